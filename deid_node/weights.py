@@ -87,3 +87,11 @@ def verified(rel_path: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
                            "changed); the node will not run on unverified weights. Restore them "
                            "from git or retrain and record them.")
     return target
+
+
+def verify_all(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Check every MANIFEST entry; return their names. Raises on the first mismatch."""
+    names = sorted(load_manifest(weights_dir / "MANIFEST.json").get("entries", {}))
+    for name in names:
+        verified(name, weights_dir)
+    return names

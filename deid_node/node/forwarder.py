@@ -1,0 +1,275 @@
+"""Delivery of de-identified instances from spool/outbox to the destination.
+
+One forwarder thread owns the destination. A DICOM destination keeps one association
+open and reuses it; it proposes, for each SOP class seen, the instance's own transfer
+syntax and the uncompressed ones, so an instance whose compressed syntax the PACS refuses
+is decompressed and sent as Explicit VR Little Endian instead. Transient trouble (PACS
+down, association refused, 'out of resources') is retried with exponential backoff and
+the item stays in the outbox, which survives restarts. A refusal for good moves the item
+to failed/ with the PACS status recorded.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol
+
+import pydicom
+from pydicom.filereader import read_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
+from pynetdicom import AE, _config, build_context
+
+from .. import audit
+from ..settings import DestinationSettings, TlsSettings
+from .spool import Spool, durable_write, fsync_dir
+
+_config.STORE_SEND_CHUNKED_DATASET = True  # stream files from disk, no decode/re-encode
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+_MAX_CONTEXTS = 120  # the association may carry 128 at most
+
+
+class TransientError(Exception):
+    """Try again later: the item stays in the outbox."""
+
+
+class PermanentError(Exception):
+    """The destination refused the item for good; ``status`` is the DIMSE status or None."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Destination(Protocol):
+    name: str
+
+    def send(self, path: Path) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FolderDestination:
+    """Write ``<root>/<StudyUID>/<SeriesUID>/<SOPUID>.dcm`` durably."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.name = f"folder:{self.root}"
+
+    def send(self, path: Path) -> None:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
+        target = self.root / str(ds.StudyInstanceUID) / str(ds.SeriesInstanceUID)
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            durable_write(target, f"{ds.SOPInstanceUID}.dcm", path.read_bytes(), mode=0o644)
+        except OSError as exc:
+            raise TransientError(f"cannot write to {target}: {exc.strerror}") from exc
+        fsync_dir(target.parent)
+
+    def close(self) -> None:
+        pass
+
+
+def client_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                     cafile=str(tls.ca_certificates) if tls.ca_certificates else None)
+    if tls.certificate and tls.private_key:
+        ctx.load_cert_chain(str(tls.certificate), str(tls.private_key))
+    return ctx
+
+
+class DicomDestination:
+    """C-STORE SCU over one kept-open association."""
+
+    # Statuses that mean 'try again later' (PS3.4 C.4.2.1.4: A7xx Refused: Out of Resources)
+    TRANSIENT = lambda status: (status & 0xFF00) == 0xA700  # noqa: E731
+
+    def __init__(self, settings: DestinationSettings) -> None:
+        self.settings = settings
+        self.name = f"dicom:{settings.ae_title}@{settings.host}:{settings.port}"
+        self.ae = AE(ae_title=settings.calling_ae_title or "DEID_NODE")
+        self.ae.acse_timeout = 30
+        self.ae.dimse_timeout = 120
+        self.ae.network_timeout = 120
+        self.ae.maximum_pdu_size = 0
+        self.assoc = None
+        self.proposed: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._tls = (client_ssl_context(settings.tls), settings.host) if settings.tls.enabled else None
+
+    # -- association --------------------------------------------------------------
+    def _contexts(self) -> list:
+        by_class: OrderedDict[str, list[str]] = OrderedDict()
+        for sop, ts in self.proposed:
+            by_class.setdefault(sop, [])
+            if ts not in _UNCOMPRESSED and ts not in by_class[sop]:
+                by_class[sop].append(ts)
+        contexts = []
+        for sop, compressed in reversed(by_class.items()):
+            needed = [build_context(sop, ts) for ts in compressed] + [build_context(sop, list(_UNCOMPRESSED))]
+            if len(contexts) + len(needed) > _MAX_CONTEXTS:
+                break
+            contexts.extend(needed)
+        return contexts
+
+    def _associate(self) -> None:
+        self.close()
+        self.ae.requested_contexts = self._contexts()
+        assoc = self.ae.associate(self.settings.host, self.settings.port, ae_title=self.settings.ae_title,
+                                  tls_args=self._tls)
+        if not assoc.is_established:
+            raise TransientError("association with the destination was refused or failed")
+        sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.assoc = assoc
+
+    def _accepted(self, sop: str, ts: str) -> bool:
+        return any(cx.abstract_syntax == sop and cx.transfer_syntax and cx.transfer_syntax[0] == ts
+                   for cx in self.assoc.accepted_contexts)
+
+    def send(self, path: Path) -> None:
+        meta = read_file_meta_info(path)
+        sop, ts = str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID)
+        key = (sop, ts)
+        if key not in self.proposed:
+            self.proposed[key] = None
+            if self.assoc is not None:
+                self.close()  # renegotiate with the new context on the next association
+        if self.assoc is None or not self.assoc.is_established:
+            self._associate()
+        try:
+            if self._accepted(sop, ts):
+                status = self.assoc.send_c_store(path)
+            else:
+                status = self._send_converted(path, sop, ts)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self.close()
+            raise TransientError(f"connection lost while sending: {type(exc).__name__}") from exc
+        if not status or "Status" not in status:
+            self.close()
+            raise TransientError("no response from the destination (timeout or abort)")
+        code = int(status.Status)
+        if code in (0x0000, 0xB000, 0xB007, 0xB006):  # success and warnings
+            return
+        if DicomDestination.TRANSIENT(code):
+            raise TransientError(f"destination answered 0x{code:04X} (out of resources)")
+        raise PermanentError(f"destination answered 0x{code:04X}", status=code)
+
+    def _send_converted(self, path: Path, sop: str, ts: str):
+        """The PACS did not take the file's own syntax: decompress / re-encode uncompressed."""
+        for target in _UNCOMPRESSED:
+            if self._accepted(sop, target):
+                ds = pydicom.dcmread(path)
+                if ds.file_meta.TransferSyntaxUID.is_compressed:
+                    ds.decompress()
+                if target != ds.file_meta.TransferSyntaxUID:
+                    ds.file_meta.TransferSyntaxUID = UID(target)
+                return self.assoc.send_c_store(ds)
+        raise PermanentError(f"destination accepts SOP class {sop} in no transfer syntax we offer",
+                             status=0x0122)
+
+    def close(self) -> None:
+        if self.assoc is not None:
+            try:
+                if self.assoc.is_established:
+                    self.assoc.release()
+            except Exception:
+                pass
+            self.assoc = None
+
+
+def make_destination(settings: DestinationSettings) -> Destination:
+    if settings.type == "folder":
+        assert settings.path is not None
+        return FolderDestination(settings.path)
+    return DicomDestination(settings)
+
+
+class Forwarder(threading.Thread):
+    """Drains the outbox to the destination; wakes on :meth:`notify` or every second."""
+
+    def __init__(self, spool: Spool, settings: DestinationSettings) -> None:
+        super().__init__(name="forwarder", daemon=True)
+        self.spool = spool
+        self.settings = settings
+        self.destination = make_destination(settings)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._attempts: dict[str, int] = {}
+        self.delay = 0.0
+        self.sent = 0
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.drain()
+            if self.delay:
+                self._stop.wait(self.delay)  # backing off: new arrivals do not cut it short
+            else:
+                self._wake.wait(1.0)
+            self._wake.clear()
+        self.destination.close()
+
+    def drain(self) -> int:
+        """Send everything in the outbox now; return how many were delivered."""
+        sent = 0
+        for item in self.spool.outbox_items():
+            if self._stop.is_set():
+                break
+            if not item.exists():
+                continue
+            try:
+                self.destination.send(item)
+            except TransientError as exc:
+                self._backoff(str(exc))
+                return sent
+            except PermanentError as exc:
+                if self._give_up(item, exc):
+                    continue
+                return sent
+            except Exception as exc:  # a broken file: do not block the queue behind it
+                self._fail(item, f"{type(exc).__name__}", None)
+                continue
+            item.unlink(missing_ok=True)
+            self._attempts.pop(item.name, None)
+            self.delay = 0.0
+            sent += 1
+            self.sent += 1
+            audit.event("forwarded", destination=self.destination.name, new_sop_uid=item.stem)
+        if sent:
+            fsync_dir(self.spool.outbox)
+        return sent
+
+    def _backoff(self, why: str) -> None:
+        retry = self.settings.retry
+        self.delay = min(retry.max_delay, max(retry.initial_delay, self.delay * 2 or retry.initial_delay))
+        audit.event("forward_retry", destination=self.destination.name, why=why, delay_s=self.delay)
+
+    def _give_up(self, item: Path, exc: PermanentError) -> bool:
+        n = self._attempts.get(item.name, 0) + 1
+        self._attempts[item.name] = n
+        transient_kind = exc.status is not None and (exc.status & 0xF000) not in (0xA000, 0xC000) \
+            and exc.status not in (0x0122, 0x0124, 0x0211, 0x0212)
+        if transient_kind and n < self.settings.retry.max_attempts_on_failure_status:
+            self._backoff(f"status 0x{exc.status:04X}, attempt {n}")
+            return False
+        self._fail(item, str(exc), exc.status)
+        return True
+
+    def _fail(self, item: Path, why: str, status: int | None) -> None:
+        self._attempts.pop(item.name, None)
+        info = {"destination": self.destination.name, "reason": why, "failed_at": time.time(),
+                "status": f"0x{status:04X}" if status is not None else None}
+        self.spool.fail_delivery(item, info)
+        audit.event("delivery_failed", destination=self.destination.name, new_sop_uid=item.stem,
+                    reason=why, status=info["status"])

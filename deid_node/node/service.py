@@ -1,0 +1,187 @@
+"""The running node: receiver, dispatcher to worker processes, forwarder.
+
+Receiving never waits for processing: the receiver only writes to the spool and wakes the
+dispatcher, which hands jobs to a pool of worker processes; the forwarder has its own
+association to the destination. A slow pixel model never stalls a modality.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..pipeline import quarantine_id
+from ..quarantine import Quarantine
+from ..settings import Settings
+from ..sitekey import load_or_create
+from .forwarder import Forwarder
+from .receiver import Receiver
+from .spool import Spool, durable_unlink
+from .worker import init_worker, process_job
+
+MAX_WORKER_CRASHES = 3
+
+
+class Dispatcher(threading.Thread):
+    """Feeds spool/incoming to the worker pool, oldest first, a bounded number at a time."""
+
+    def __init__(self, settings: Settings, spool: Spool, quarantine: Quarantine, key: bytes,
+                 on_done: Any) -> None:
+        super().__init__(name="dispatcher", daemon=True)
+        self.settings = settings
+        self.spool = spool
+        self.quarantine = quarantine
+        self.key = key
+        self.on_done = on_done
+        self.workers = settings.node.workers
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._in_flight: dict[str, Future] = {}
+        self._crashes: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self.done = 0
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_worker, initargs=(self.settings,))
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._in_flight and not self.spool.pending()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self._fill()
+            self._wake.wait(0.5)
+            self._wake.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        limit = self.workers * 4
+        with self._lock:
+            pending = [p for p in self.spool.pending() if str(p) not in self._in_flight]
+            suspects = [p for p in pending if self._crashes.get(str(p))]
+            if suspects:
+                # After a worker crash, run suspects alone so only the culprit is blamed.
+                if self._in_flight:
+                    return
+                pending, limit = suspects[:1], 1
+            for path in pending[: max(0, limit - len(self._in_flight))]:
+                key = str(path)
+                try:
+                    fut = self.pool.submit(process_job, key)
+                except (BrokenProcessPool, RuntimeError):
+                    self._restart_pool()
+                    return
+                self._in_flight[key] = fut
+                fut.add_done_callback(lambda f, k=key: self._finished(k, f))
+
+    def _finished(self, key: str, fut: Future) -> None:
+        exc = fut.exception()
+        with self._lock:
+            self._in_flight.pop(key, None)
+        if exc is None:
+            self.done += 1
+            self._crashes.pop(key, None)
+            self.on_done()
+        elif isinstance(exc, BrokenProcessPool):
+            # A worker died (e.g. killed or a crashing codec): the job is still in incoming/.
+            n = self._crashes.get(key, 0) + 1
+            self._crashes[key] = n
+            if n >= MAX_WORKER_CRASHES:
+                self._quarantine_poison(Path(key))
+            with self._lock:
+                self._restart_pool()
+        else:
+            audit.event("error", where="worker", error=type(exc).__name__, job=Path(key).name)
+        self._wake.set()
+
+    def _restart_pool(self) -> None:
+        if getattr(self.pool, "_broken", False):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+
+    def _quarantine_poison(self, path: Path) -> None:
+        """An instance that kills its worker every time is held, not retried for ever."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        qid = quarantine_id(self.key, raw)
+        self.quarantine.add(qid, original=raw, candidate=None,
+                            report={"stage": "worker", "reason": "worker-crash",
+                                    "crashes": MAX_WORKER_CRASHES},
+                            stage="worker", reason="worker-crash", meta={})
+        durable_unlink(path)
+        audit.event("quarantined", action="quarantine", stage="worker", reason="worker-crash", qid=qid)
+
+
+def preflight(settings: Settings, key: bytes) -> list[str]:
+    """Load rules and models once before accepting anything, so a broken install or a
+    weight file that differs from its MANIFEST stops the node at start with a clear
+    message instead of failing every instance later."""
+    from ..pipeline import Pipeline
+    from ..weights import verify_all
+    checked = verify_all()
+    Pipeline(settings, key)
+    return checked
+
+
+class Node:
+    """Everything `deid-node serve` runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.key = load_or_create(settings.key_file)
+        audit.configure(settings.audit.file, key=self.key, stderr=settings.audit.stderr)
+        preflight(settings, self.key)
+        self.spool = Spool(settings.var, quota=settings.receiver.spool_quota,
+                           min_free=settings.receiver.min_free_disk)
+        self.quarantine = Quarantine(settings.var / "quarantine")
+        self.forwarder = Forwarder(self.spool, settings.destination)
+        self.dispatcher = Dispatcher(settings, self.spool, self.quarantine, self.key,
+                                     on_done=self.forwarder.notify)
+        self.receiver = Receiver(settings.node, settings.receiver, self.spool,
+                                 on_accept=self.dispatcher.notify)
+
+    def start(self) -> None:
+        removed = self.spool.recover()
+        self.dispatcher.start()
+        self.forwarder.start()
+        self.receiver.start()
+        audit.event("started", ae_title=self.settings.node.ae_title, bind=self.settings.node.bind,
+                    port=self.receiver.port, workers=self.settings.node.workers,
+                    destination=self.forwarder.destination.name, pending=len(self.spool.pending()),
+                    outbox=len(self.spool.outbox_items()), partial_writes_removed=removed)
+
+    def stop(self) -> None:
+        self.receiver.stop()
+        self.dispatcher.stop()
+        self.dispatcher.join(timeout=60)
+        self.forwarder.stop()
+        self.forwarder.join(timeout=30)
+        audit.event("stopped", received=self.receiver.received, processed=self.dispatcher.done,
+                    forwarded=self.forwarder.sent)
+
+    def serve_forever(self) -> None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        while not stop.wait(1.0):
+            pass
+        self.stop()
