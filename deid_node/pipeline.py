@@ -23,6 +23,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from . import identity as identity_mod
+from .config import PROJECT_ROOT
 from .settings import Settings
 from .sitekey import keyed_hash, load_or_create
 
@@ -137,7 +138,7 @@ class Pipeline:
         if self._scan_rules is None:
             from .pixels.rules import ScanRules
             self._scan_rules = ScanRules.load(
-                self.settings.section("pixels").path("rules", "rules/pixels.yaml"))
+                self.settings.section("pixels").path("rules", str(PROJECT_ROOT / "rules" / "pixels.yaml")))
         return self._scan_rules
 
     # -- running -------------------------------------------------------------------

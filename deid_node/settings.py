@@ -152,7 +152,9 @@ class AuditSettings:
 
     @classmethod
     def from_section(cls, s: Section, node: NodeSettings) -> "AuditSettings":
-        file = s.path("file", str(node.var / "log" / "audit.jsonl")) if s.get("file", "") != "" else None
+        # `file: ""` turns the file off; a missing key means the default under var/
+        off = "file" in s.data and s.data["file"] in ("", None)
+        file = None if off else s.path("file", str(node.var / "log" / "audit.jsonl"))
         return cls(file, s.bool("stderr", True))
 
 

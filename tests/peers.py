@@ -120,6 +120,30 @@ class Orthanc:
             self.proc.wait()
 
 
+# storescu proposes one compressed syntax per run; this picks the flag for a file's syntax.
+PROPOSE_FLAG = {
+    "1.2.840.10008.1.2.5": "-xr",        # RLE Lossless
+    "1.2.840.10008.1.2.4.90": "-xv",     # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "-xw",     # JPEG 2000
+    "1.2.840.10008.1.2.4.80": "-xt",     # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "-xu",     # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.70": "-xs",     # JPEG lossless SV1
+    "1.2.840.10008.1.2.4.50": "-xy",     # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "-xx",     # JPEG extended
+}
+
+
+def storescu_as_is(port: int, files: list[Path], **kwargs: Any) -> None:
+    """Send each file in its own transfer syntax, one storescu run per syntax."""
+    from pydicom.filereader import read_file_meta_info
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        ts = str(read_file_meta_info(f).TransferSyntaxUID)
+        groups.setdefault(PROPOSE_FLAG.get(ts, "-x="), []).append(f)
+    for flag, group in groups.items():
+        storescu(port, group, extra=[flag], **kwargs)
+
+
 def storescu(port: int, files: list[Path] | list[str], *, called: str = "DEID_NODE",
              calling: str = "MODALITY", extra: list[str] | None = None,
              check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:

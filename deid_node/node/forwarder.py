@@ -198,7 +198,7 @@ class Forwarder(threading.Thread):
         self.settings = settings
         self.destination = make_destination(settings)
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._attempts: dict[str, int] = {}
         self.delay = 0.0
         self.sent = 0
@@ -207,14 +207,14 @@ class Forwarder(threading.Thread):
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.drain()
             if self.delay:
-                self._stop.wait(self.delay)  # backing off: new arrivals do not cut it short
+                self._halt.wait(self.delay)  # backing off: new arrivals do not cut it short
             else:
                 self._wake.wait(1.0)
             self._wake.clear()
@@ -224,7 +224,7 @@ class Forwarder(threading.Thread):
         """Send everything in the outbox now; return how many were delivered."""
         sent = 0
         for item in self.spool.outbox_items():
-            if self._stop.is_set():
+            if self._halt.is_set():
                 break
             if not item.exists():
                 continue

@@ -41,7 +41,7 @@ class Dispatcher(threading.Thread):
         self.on_done = on_done
         self.workers = settings.node.workers
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._in_flight: dict[str, Future] = {}
         self._crashes: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -56,7 +56,7 @@ class Dispatcher(threading.Thread):
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def idle(self) -> bool:
@@ -64,7 +64,7 @@ class Dispatcher(threading.Thread):
             return not self._in_flight and not self.spool.pending()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self._fill()
             self._wake.wait(0.5)
             self._wake.clear()

@@ -2,7 +2,7 @@
 subprocess, Debian's Orthanc as the research PACS; checked through Orthanc's REST API."""
 from __future__ import annotations
 
-import subprocess
+import io
 import threading
 import time
 from pathlib import Path
@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from deid_node.synth.dicom import ct_series, write
-from tests.peers import NodeProcess, Orthanc, free_port, storescu, wait_for
+from tests.peers import NodeProcess, Orthanc, storescu, storescu_as_is, wait_for
 
 
 def dicom_destination(pacs_port: int, **retry: Any) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def test_ct_series_arrives_deidentified_and_coherent(orthanc: Orthanc, make_node
     originals = {str(pydicom.dcmread(f).SOPInstanceUID) for f in files}
     studies, series = set(), set()
     for iid in ids:
-        ds = pydicom.dcmread(__import__("io").BytesIO(orthanc.file(iid)))
+        ds = pydicom.dcmread(io.BytesIO(orthanc.file(iid)))
         text = str(ds)
         for value in phi.values:
             for part in value.replace("^", " ").split():
@@ -116,15 +116,19 @@ def test_compressed_and_multiframe_instances(orthanc: Orthanc, make_node: Any, t
              Path(get_testdata_file("emri_small.dcm"))]  # enhanced MR, 10 frames
     node = make_node(dicom_destination(orthanc.dicom_port))
     # propose the files' own syntaxes, as a modality with compressed storage does
-    storescu(node.port, files, extra=["-xs"] if False else None)
+    storescu_as_is(node.port, files)
     ids = arrived(orthanc, len(files))
     syntaxes = set()
     frames = []
     for iid in ids:
-        ds = pydicom.dcmread(__import__("io").BytesIO(orthanc.file(iid)))
+        ds = pydicom.dcmread(io.BytesIO(orthanc.file(iid)))
         syntaxes.add(str(ds.file_meta.TransferSyntaxUID))
         frames.append(int(ds.get("NumberOfFrames", 1)))
+        assert ds.PatientIdentityRemoved == "YES"
+        ds.pixel_array  # decodes: the pixel data survived the trip
     assert max(frames) == 10
+    # CT/MR originals are not pixel-scanned, so compressed ones keep their own syntax
+    assert {str(RLELossless), str(JPEG2000Lossless)} <= syntaxes
 
 
 def test_pacs_refusing_compression_gets_decompressed(tmp_path: Path, make_node: Any) -> None:
@@ -135,9 +139,9 @@ def test_pacs_refusing_compression_gets_decompressed(tmp_path: Path, make_node: 
         src = _compressed(tmp_path, RLELossless, 31)
         original = pydicom.dcmread(src)
         node = make_node(dicom_destination(pacs.dicom_port))
-        storescu(node.port, [src], extra=["-xs"])  # propose RLE only, like a modality would
+        storescu_as_is(node.port, [src])  # propose the file's own syntax, as a modality does
         [iid] = arrived(pacs, 1)
-        ds = pydicom.dcmread(__import__("io").BytesIO(pacs.file(iid)))
+        ds = pydicom.dcmread(io.BytesIO(pacs.file(iid)))
         assert not ds.file_meta.TransferSyntaxUID.is_compressed
         assert (ds.pixel_array == original.pixel_array).all()
     finally:
