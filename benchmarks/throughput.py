@@ -23,6 +23,22 @@ from deid_node.synth.dicom import ct_series, write  # noqa: E402
 from tests.peers import NodeProcess, Orthanc, storescu, wait_for  # noqa: E402
 
 
+def _timeline(lines: list[dict]) -> dict[str, list[float]]:
+    """First and last time (s after the first event) of each stage, from the audit log."""
+    from datetime import datetime
+
+    def ts(line: dict) -> float:
+        return datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
+
+    t0 = ts(lines[0])
+    out = {}
+    for event in ("received", "processed", "forwarded"):
+        times = [ts(x) - t0 for x in lines if x["event"] == event]
+        if times:
+            out[event] = [round(times[0], 2), round(times[-1], 2)]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=500)
@@ -61,6 +77,7 @@ def main() -> int:
         t_node = time.perf_counter() - t0
         node.stop()
         pacs.stop()
+        timeline = _timeline(node.audit_lines())
 
     m = args.n - 1
     figures = {
@@ -70,6 +87,7 @@ def main() -> int:
         "node_end_to_end_per_s": round(m / t_node, 1),
     }
     figures["ratio"] = round(figures["node_end_to_end_per_s"] / figures["direct_per_s"], 3)
+    figures["timeline_s"] = timeline
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
