@@ -27,7 +27,7 @@ from .. import audit
 from ..settings import DestinationSettings, TlsSettings
 from .spool import Spool, durable_write, fsync_dir
 
-_config.STORE_SEND_CHUNKED_DATASET = True  # stream files from disk, no decode/re-encode
+_config.STORE_SEND_CHUNKED_DATASET = False
 _UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 _MAX_CONTEXTS = 120  # the association may carry 128 at most
 
