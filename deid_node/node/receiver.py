@@ -34,6 +34,9 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K,
 ]
 OUT_OF_RESOURCES = 0xA700
+# Large PDUs cut the per-fragment Python overhead of receiving; 0 ("unlimited") makes
+# some peers fall back to small PDUs, so a finite large value is advertised.
+MAX_PDU = 1 << 20
 
 
 class _Server(ThreadedAssociationServer):
@@ -82,7 +85,7 @@ class Receiver:
         self.received = 0
         self._lock = threading.Lock()
         ae = AE(ae_title=node.ae_title)
-        ae.maximum_pdu_size = 0
+        ae.maximum_pdu_size = MAX_PDU
         ae.acse_timeout = 30
         ae.dimse_timeout = 120
         ae.network_timeout = 300
