@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"deid-node {__version__}: {settings.node.ae_title} on {settings.node.bind}:"
           f"{settings.node.port}, forwarding to {node.forwarder.destination.name}, "
           f"{settings.node.workers} worker(s), var {settings.var}", file=sys.stderr, flush=True)
+    from .review.server import start_in_background
+    start_in_background(settings, node.key)  # only when the config enables the review console
     node.serve_forever()
     return 0
 
@@ -283,6 +285,22 @@ def cmd_failed_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- review console -------------------------------------------------------------------------
+def cmd_review(args: argparse.Namespace) -> int:
+    from .review.cli import serve
+    return serve(_settings(args), args.bind, args.port)
+
+
+def cmd_review_add_user(args: argparse.Namespace) -> int:
+    from .review.cli import add_user
+    return add_user(_settings(args), args.name, args.generate, _actor(args))
+
+
+def cmd_q_export_corrections(args: argparse.Namespace) -> int:
+    from .review.cli import export_corrections
+    return export_corrections(_settings(args), args.out, args.images, _actor(args))
+
+
 # -- check-config -----------------------------------------------------------------------
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .node.service import preflight
@@ -358,8 +376,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--reason", required=True)
     p.set_defaults(func=cmd_q_reject)
+    p = qsub.add_parser("export-corrections", help="box corrections from the review console as "
+                        "labelled data for retraining the detector")
+    _common(p)
+    p.add_argument("--out", type=Path, required=True, help="folder for corrections.jsonl")
+    p.add_argument("--images", action="store_true", help="also write the original frames as PNG (PHI)")
+    p.set_defaults(func=cmd_q_export_corrections)
     for p in qsub.choices.values():
         p.add_argument("--actor", help="admin name for the audit log (default: login name)")
+
+    p = sub.add_parser("review", help="serve the quarantine review console (web)")
+    _common(p)
+    p.add_argument("--bind", help="listening address (default: review.bind, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listening port (default: review.port, 8104)")
+    p.set_defaults(func=cmd_review)
+    rsub = p.add_subparsers(dest="review_action")
+    p = rsub.add_parser("add-user", help="add or reset a console admin (password from stdin/prompt)")
+    _common(p)
+    p.add_argument("name")
+    p.add_argument("--generate", action="store_true", help="issue a random token instead of a password")
+    p.add_argument("--actor", help="admin name for the audit log (default: login name)")
+    p.set_defaults(func=cmd_review_add_user)
 
     f = sub.add_parser("failed", help="deliveries the destination refused for good")
     fsub = f.add_subparsers(dest="action", required=True)

@@ -13,6 +13,7 @@ from typing import Any
 from .. import audit
 from ..pipeline import Pipeline, Verdict
 from ..quarantine import Quarantine
+from ..review import hold
 from ..settings import Settings
 from ..sitekey import load_or_create
 from .spool import Spool, durable_unlink
@@ -72,6 +73,7 @@ def process_job(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         return {"action": "gone"}
     verdict = _state.pipeline.run(raw, timeout=_state.timeout)
+    verdict = hold.apply(verdict, _state.quarantine, _state.settings)  # review.hold: series
     summary = file_verdict(verdict, raw, _state.spool, _state.quarantine)
     durable_unlink(job)
     summary["pid"] = os.getpid()
