@@ -1,0 +1,73 @@
+"""Before/after PNGs of pydicom's real ultrasound files through the pixel stage.
+
+Before: the original frame with the boxes the stage found (red: PHI, orange: unreadable or
+ambiguous → blanked, green: kept). After: the written-back instance, re-read from bytes.
+PNGs go to docs/img/pixels/; a JSON summary (no OCR text) is printed.
+
+    .venv/bin/python benchmarks/pixel_real_files.py
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.simplefilter("ignore")
+
+import pydicom  # noqa: E402
+
+from deid_node.identity import collect  # noqa: E402
+
+FILES = [("gdcm-US-ALOKA-16.dcm", 0), ("gdcm-US-ALOKA-16_big.dcm", 0), ("US1_UNCR.dcm", 0),
+         ("US1_J2KR.dcm", 0), ("OBXXXX1A.dcm", 0), ("OBXXXX1A_2frame.dcm", 0),
+         ("examples_palette.dcm", 0), ("color3d_jpeg_baseline.dcm", 0),
+         ("examples_ybr_color.dcm", 0), ("JPGLosslessP14SV1_1s_1f_8b.dcm", 0),
+         ("examples_rgb_color.dcm", 0)]
+PNG_FILES = {"gdcm-US-ALOKA-16.dcm", "US1_UNCR.dcm", "OBXXXX1A.dcm", "examples_palette.dcm",
+             "color3d_jpeg_baseline.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm"}
+
+
+def main() -> int:
+    from pydicom.data import get_testdata_file
+
+    from deid_node.pixels.evaluate import load_analyzer
+    from deid_node.pixels import PixelRedactor, PixelSettings
+    from deid_node.pixels.render import render_png
+    red = PixelRedactor.load(PixelSettings.default(), load_analyzer()[0])
+    outdir = ROOT / "docs" / "img" / "pixels"
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for name, frame in FILES:
+        path = get_testdata_file(name)
+        original = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path)
+        t0 = time.perf_counter()
+        res = red.process(ds, collect(ds))
+        ms = (time.perf_counter() - t0) * 1000
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        after = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+        stem = name.removesuffix(".dcm")
+        if name in PNG_FILES:
+            render_png(original, res.boxes, outdir / f"{stem}_before.png", frame)
+            render_png(after, [], outdir / f"{stem}_after.png", frame)
+        summary.append({"file": name, "frames": res.frames, "ms": round(ms),
+                        "decisions": dict(Counter(b["decision"] for b in res.boxes)),
+                        "uncertainty": res.uncertainty, "quarantine": res.quarantine_reason,
+                        "transfer_syntax_in": str(original.file_meta.TransferSyntaxUID.name),
+                        "transfer_syntax_out": str(after.file_meta.TransferSyntaxUID.name),
+                        "photometric_out": str(after.PhotometricInterpretation),
+                        "burned_in_annotation": str(after.get("BurnedInAnnotation", "")),
+                        "method_codes": res.method_codes})
+        print(json.dumps(summary[-1]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

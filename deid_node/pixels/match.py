@@ -1,0 +1,149 @@
+"""Does OCR text contain one of the instance's own identifiers? Tolerant of OCR and formats.
+
+OCR confuses O/0/D/Q, I/l/1/|, S/5, B/8, Z/2, G/6: both sides are folded to one class per
+confusion group before comparing. Dates are tried in the formats ultrasound and X-ray
+devices print (2024-03-15, 15/03/2024, 03/15/2024, 15.03.2024, 15-Mar-2024, 15 MAR 24...).
+Long values also match with a small edit distance, so one misread character still counts.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable
+
+from deid_node.identity import Identity
+
+_FOLD = str.maketrans({
+    "O": "0", "Q": "0", "D": "0", "U": "0",
+    "I": "1", "L": "1", "|": "1", "!": "1", "J": "1", "T": "7",
+    "S": "5", "B": "8", "Z": "2", "G": "6", "A": "4",
+})
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+
+
+def fold(text: str) -> str:
+    """Upper-case, drop everything but letters/digits, fold OCR-confusable characters."""
+    t = text.upper()
+    t = (t.replace("Ä", "A").replace("Ö", "O").replace("Ü", "U").replace("É", "E")
+         .replace("È", "E").replace("Ç", "C").replace("Ñ", "N"))
+    return _NON_ALNUM.sub("", t).translate(_FOLD)
+
+
+def _tokens(text: str) -> list[str]:
+    return [fold(t) for t in re.split(r"[\s^,;:/\\]+", text) if fold(t)]
+
+
+def date_variants(value: str) -> set[str]:
+    """Folded spellings of a DICOM date (YYYYMMDD) as devices print it."""
+    v = re.sub(r"\D", "", value)
+    if len(v) != 8:
+        return {fold(value)} if len(fold(value)) >= 6 else set()
+    y, m, d = v[:4], v[4:6], v[6:8]
+    mi = int(m)
+    out = {y + m + d, d + m + y, m + d + y, y[2:] + m + d, d + m + y[2:], m + d + y[2:]}
+    if 1 <= mi <= 12:
+        mon = _MONTHS[mi - 1]
+        out |= {d + mon + y, d + mon + y[2:], mon + d + y, y + mon + d}
+    return {fold(o) for o in out}
+
+
+def _within(a: str, b: str, k: int) -> bool:
+    """Edit distance of a and b ≤ k (banded)."""
+    if abs(len(a) - len(b)) > k:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        lo = max(1, i - k)
+        hi = min(len(b), i + k)
+        if lo > 1:
+            cur[lo - 1] = k + 1
+        for j in range(lo, hi + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != b[j - 1]))
+        for j in range(hi + 1, len(b) + 1):
+            cur[j] = k + 1
+        if min(cur) > k:
+            return False
+        prev = cur
+    return prev[len(b)] <= k
+
+
+def _fuzzy_in(needle: str, hay: str) -> bool:
+    if not needle:
+        return False
+    if needle in hay:
+        return True
+    k = 1 if len(needle) >= 5 else 0
+    if len(needle) >= 12:
+        k = 2
+    if k == 0:
+        return False
+    n = len(needle)
+    for L in range(n - k, n + k + 1):
+        for s in range(0, max(1, len(hay) - L + 1)):
+            if _within(needle, hay[s:s + L], k):
+                return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _needles(identity: Identity) -> tuple[tuple[str, str, bool], ...]:
+    """(kind, folded value, token_only) for every identifier worth looking for."""
+    out: list[tuple[str, str, bool]] = []
+    for kind, value in identity.items():
+        if kind in ("birth_date", "event_date"):
+            out.extend((kind, v, False) for v in date_variants(value))
+            continue
+        f = fold(value)
+        if len(f) < 2:
+            continue
+        # short values (2-3 chars, e.g. the name "Li") only match as a whole token
+        out.append((kind, f, len(f) < 4))
+        if kind in ("institution", "address") and len(value.split()) > 1:
+            out.extend((kind, fold(w), True) for w in value.split() if len(fold(w)) >= 5)
+    for name in identity.person_names:
+        for part in re.split(r"[\^ ]+", name):
+            f = fold(part)
+            if len(f) >= 2:
+                out.append(("name", f, len(f) < 4))
+    return tuple(dict.fromkeys(out))
+
+
+def identity_hits(text: str, identity: Identity | None) -> list[str]:
+    """Kinds of the instance's identifiers found in ``text`` (empty when none)."""
+    if identity is None or not identity or not text.strip():
+        return []
+    hay = fold(text)
+    toks = set(_tokens(text))
+    hits: list[str] = []
+    for kind, needle, token_only in _needles(identity):
+        if token_only:
+            ok = needle in toks
+        else:
+            ok = _fuzzy_in(needle, hay)
+        if ok and kind not in hits:
+            hits.append(kind)
+    return hits
+
+
+def label_hit(text: str, labels: Iterable[str]) -> str | None:
+    """A PHI label (``Operator:``, ``Ref Dr``, ``DOB``...) followed by more text, tolerant of
+    OCR misreads ('Openator'): the value after such a label is PHI even when no model
+    recognises it (a rare surname, a misread digit)."""
+    toks = [fold(t) for t in re.split(r"[^0-9A-Za-zÀ-ÿ]+", text) if t]
+    toks = [t for t in toks if t]
+    if len(toks) < 2:
+        return None
+    folded = {fold(lab): lab for lab in labels}
+    for i, tok in enumerate(toks[:-1]):
+        for flab, lab in folded.items():
+            if tok == flab or (len(flab) >= 5 and _within(tok, flab, 1)):
+                rest = "".join(toks[i + 1:])
+                if len(rest) >= 2:
+                    return lab
+    return None
+
+
+def any_hit(texts: Iterable[str], identity: Identity | None) -> bool:
+    return any(identity_hits(t, identity) for t in texts)

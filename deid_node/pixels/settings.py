@@ -1,0 +1,77 @@
+"""Settings of the pixel redactor (config section ``pixels``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from deid_node.config import PROJECT_ROOT, ConfigError, Section
+
+POLICIES = ("phi", "all-text")
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """What the redactor blanks and when it gives an instance to the quarantine.
+
+    policy: ``phi`` keeps text the analyzer finds harmless (settings, markers, scales);
+    ``all-text`` blanks every detected box. ``uncertainty_threshold``: an image whose
+    uncertainty (see docs/pixels.md) is above it goes to quarantine.
+    """
+
+    policy: str = "phi"
+    uncertainty_threshold: float = 0.7
+    mc_passes: int = 8
+    ocr_confidence_floor: float = 0.5
+    ocr_confident: float = 0.75
+    detection_threshold: float = 0.5
+    ambiguous_floor: float = 0.2
+    pad: int = 3
+    rules: Path = PROJECT_ROOT / "rules" / "pixels.yaml"
+    detector: str = "detector/text_frcnn.pt"
+    max_sampled_frames: int = 8
+    static_tolerance: int = 24
+    threads: int = 1
+    ocr_batch: int = 16
+
+    @classmethod
+    def default(cls) -> "PixelSettings":
+        return cls()
+
+    @classmethod
+    def from_section(cls, section: Section) -> "PixelSettings":
+        known = {f.name for f in fields(cls)}
+        for key in section.keys():
+            if key not in known:
+                prefix = f"{section.prefix}." if section.prefix else ""
+                raise ConfigError(f"{section.source}: '{prefix}{key}' is not a pixels setting; "
+                                  f"known settings: {', '.join(sorted(known))}")
+        d = cls()
+        values: dict[str, Any] = {
+            "policy": section.choice("policy", POLICIES, d.policy),
+            "uncertainty_threshold": section.float("uncertainty_threshold",
+                                                   d.uncertainty_threshold, 0.0, 1.0),
+            "mc_passes": section.int("mc_passes", d.mc_passes, 1, 64),
+            "ocr_confidence_floor": section.float("ocr_confidence_floor",
+                                                  d.ocr_confidence_floor, 0.0, 1.0),
+            "ocr_confident": section.float("ocr_confident", d.ocr_confident, 0.0, 1.0),
+            "detection_threshold": section.float("detection_threshold", d.detection_threshold,
+                                                 0.05, 0.99),
+            "ambiguous_floor": section.float("ambiguous_floor", d.ambiguous_floor, 0.01, 0.99),
+            "pad": section.int("pad", d.pad, 0, 64),
+            "rules": section.path("rules", str(d.rules)),
+            "detector": section.str("detector", d.detector),
+            "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
+            "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
+            "threads": section.int("threads", d.threads, 1, 64),
+            "ocr_batch": section.int("ocr_batch", d.ocr_batch, 1, 256),
+        }
+        if values["ocr_confident"] <= values["ocr_confidence_floor"]:
+            prefix = f"{section.prefix}." if section.prefix else ""
+            raise ConfigError(f"{section.source}: '{prefix}ocr_confident' must be above "
+                              f"'{prefix}ocr_confidence_floor'")
+        if values["ambiguous_floor"] >= values["detection_threshold"]:
+            prefix = f"{section.prefix}." if section.prefix else ""
+            raise ConfigError(f"{section.source}: '{prefix}ambiguous_floor' must be below "
+                              f"'{prefix}detection_threshold'")
+        return cls(**values)

@@ -1,0 +1,458 @@
+"""Synthetic images with burned-in text, for training and measuring the pixel detector.
+
+Real annotated burned-in PHI cannot leave a hospital, so the detector learns from images
+drawn here: CT/MR-like slices, ultrasound sectors with speckle, colour Doppler, X-ray
+gradients and screen captures with tables, with text in many fonts, sizes (8-28 px),
+colours, with and without anti-aliasing, at borders and corners, rotated 90 degrees on
+the side edges and over the anatomy. Every text item is returned with its tight box, its
+text and whether it is PHI, and the sample's identity values, so the same generator
+serves detector training, the PHI-box recall measure and the quarantine calibration.
+
+Font families are split: ``TRAIN_FAMILIES`` are used for training, ``HELDOUT_FAMILIES``
+only for the held-out set, and the held-out set also uses layouts training never saw.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import random
+import string
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT_DIRS = ("/usr/share/fonts",)
+# family name → glob patterns (relative to /usr/share/fonts)
+TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
+    "dejavu": ("truetype/dejavu/DejaVuSans*.ttf", "truetype/dejavu/DejaVuSerif*.ttf"),
+    "liberation": ("truetype/liberation/Liberation*.ttf",),
+    "nimbus": ("opentype/urw-base35/Nimbus*.otf", "opentype/urw-base35/URWGothic*.otf"),
+    "terminus": ("opentype/terminus/terminus-*.otb",),
+    "inconsolata": ("truetype/inconsolata/Inconsolata.otf",),
+}
+HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "freefont": ("truetype/freefont/Free*.ttf",),
+    "opensans": ("truetype/open-sans/OpenSans-*.ttf",),
+    "carlito": ("truetype/crosextra/Carlito-*.ttf",),
+    "noto-mono": ("truetype/noto/Noto*Mono*.ttf",),
+    "roboto": ("truetype/roboto/unhinted/RobotoTTF/Roboto-*.ttf",
+               "truetype/roboto/unhinted/RobotoCondensed-*.ttf"),
+    "urw-serif": ("opentype/urw-base35/C059-*.otf", "opentype/urw-base35/P052-*.otf"),
+}
+TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
+HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
+BACKGROUNDS = ("ct", "mr", "us", "doppler", "xray", "screen", "black")
+
+
+class FontsMissing(RuntimeError):
+    """The Debian font packages listed in .ci/apt-packages.txt are not installed."""
+
+
+@lru_cache(maxsize=4)
+def font_files(split: str) -> tuple[str, ...]:
+    fams = TRAIN_FAMILIES if split == "train" else HELDOUT_FAMILIES
+    files: list[str] = []
+    for patterns in fams.values():
+        for pat in patterns:
+            for root in FONT_DIRS:
+                files.extend(sorted(glob.glob(os.path.join(root, pat))))
+    files = [f for f in files if "Math" not in f and "ExtraLight" not in f and "Thin" not in f]
+    if not files:
+        raise FontsMissing(f"no {split} fonts found under {FONT_DIRS}; install the font packages "
+                           "listed in .ci/apt-packages.txt (apt-get install -y ...)")
+    return tuple(files)
+
+
+@lru_cache(maxsize=2048)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        # bitmap (OTB) fonts only come in their strike sizes; take the nearest one.
+        for s in (size, 12, 14, 16, 18, 20, 22, 24, 28, 32):
+            try:
+                return ImageFont.truetype(path, s)
+            except OSError:
+                continue
+        return ImageFont.load_default()
+
+
+# ----------------------------------------------------------------------------- text content
+_FIRST = ["JOHN", "MARY", "Ahmed", "Li", "Sofia", "Olusegun", "Keiko", "Pierre", "Anna", "Raj",
+          "Maria", "James", "Fatima", "Chen", "Ivan", "Elena", "Carlos", "Grace", "Tom", "Yuki"]
+_LAST = ["DOE", "SMITH", "Garcia", "Nguyen", "Okafor", "Tanaka", "Dubois", "Kowalski", "Patel",
+         "O'Brien", "Müller", "Johansson", "Rossi", "Haddad", "Kim", "Fischer", "Lopez", "Brown",
+         "Van der Berg", "Novak"]
+_INST = ["St. Mary's Hospital", "General Hospital", "University Medical Center", "City Clinic",
+         "Mercy Imaging", "Riverside Radiology", "Royal Infirmary", "Children's Hospital",
+         "Klinikum Nord", "Hopital Saint-Louis", "Valley Health", "Lakeside Women's Center"]
+_NONPHI = ["TIS 0.3", "TIB 0.8", "MI 1.2", "Gain 45 dB", "DR 60", "FR 25 Hz", "C5-1", "L12-5",
+           "Depth 14 cm", "5 cm", "ABD", "LIVER", "R", "L", "AP", "PA", "LAT", "kVp 80",
+           "mAs 12", "W 400 L 40", "Zoom 1.5", "PW", "CF", "2D", "THI", "Frq 3.5 MHz", "Map G",
+           "ECG", "HR 72 bpm", "Vel 45 cm/s", "PRF 4.0 kHz", "WF 100 Hz", "Gn 62", "C 40",
+           "Res", "Pen", "Gen", "RT KIDNEY", "LT BREAST", "Axial", "Sag", "Cor", "Ph 0",
+           "SL 5.0", "FOV 350", "TR 500 TE 15", "RA", "LA", "mm", "cm/s", "-40", "+40", "12",
+           "0.5", "x1.2", "Frame 34/120", "Store", "B", "M", "Thyroid", "Obstetric", "1/2",
+           "75%", "P 100%", "Rot 0", "E", "AUTO", "MHz 7.5", "dB 60", "Persist Med"]
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def _date_formats(rng: random.Random, y: int, m: int, d: int) -> str:
+    fmt = rng.randrange(8)
+    if fmt == 0:
+        return f"{y:04d}-{m:02d}-{d:02d}"
+    if fmt == 1:
+        return f"{d:02d}/{m:02d}/{y:04d}"
+    if fmt == 2:
+        return f"{m:02d}/{d:02d}/{y:04d}"
+    if fmt == 3:
+        return f"{d:02d}.{m:02d}.{y:04d}"
+    if fmt == 4:
+        return f"{y:04d}{m:02d}{d:02d}"
+    if fmt == 5:
+        return f"{d:02d}-{_MONTHS[m - 1].title()}-{y:04d}"
+    if fmt == 6:
+        return f"{d:02d} {_MONTHS[m - 1]} {y % 100:02d}"
+    return f"{y:04d}/{m:02d}/{d:02d}"
+
+
+@dataclass
+class SampleIdentity:
+    """The identifying values drawn into one synthetic image (for the deny-list check)."""
+
+    names: list[str] = field(default_factory=list)
+    name_parts: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    birth_dates: list[str] = field(default_factory=list)
+    event_dates: list[str] = field(default_factory=list)
+    institutions: list[str] = field(default_factory=list)
+
+    def to_identity(self) -> Any:
+        from deid_node.identity import Identity
+        return Identity(tuple(self.names), tuple(self.name_parts), tuple(self.ids),
+                        tuple(self.birth_dates), tuple(self.event_dates), (), (),
+                        tuple(self.institutions))
+
+
+def _make_identity(rng: random.Random) -> tuple[SampleIdentity, dict[str, str]]:
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    pid = "".join(rng.choice(string.digits) for _ in range(rng.randint(6, 10)))
+    if rng.random() < 0.3:
+        pid = rng.choice(string.ascii_uppercase) + pid
+    acc = "".join(rng.choice(string.digits) for _ in range(rng.randint(8, 12)))
+    by, bm, bd = rng.randint(1930, 2020), rng.randint(1, 12), rng.randint(1, 28)
+    sy, sm, sd = rng.randint(2005, 2026), rng.randint(1, 12), rng.randint(1, 28)
+    inst = rng.choice(_INST)
+    ident = SampleIdentity([f"{last}^{first}"], [last, first], [pid, acc],
+                           [f"{by:04d}{bm:02d}{bd:02d}"], [f"{sy:04d}{sm:02d}{sd:02d}"], [inst])
+    case = rng.random()
+    name = (f"{last}^{first}" if case < 0.3 else f"{last}, {first}" if case < 0.6
+            else f"{first} {last}")
+    if rng.random() < 0.5:
+        name = name.upper()
+    values = {
+        "name": name,
+        "name_lbl": rng.choice(["Name: ", "Patient: ", "Pt: ", "NAME ", ""]) + name,
+        "id": rng.choice(["ID: ", "MRN ", "PID:", "ID ", ""]) + pid,
+        "acc": rng.choice(["Acc: ", "ACC#", "Accession "]) + acc,
+        "dob": rng.choice(["DOB: ", "Birth ", "DOB "]) + _date_formats(rng, by, bm, bd),
+        "date": _date_formats(rng, sy, sm, sd)
+        + (f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+           if rng.random() < 0.5 else ""),
+        "inst": inst if rng.random() < 0.7 else inst.upper(),
+        "doctor": rng.choice(["Dr. ", "Ref: Dr ", "Operator: "]) + rng.choice(_LAST),
+    }
+    return ident, values
+
+
+def _nonphi(rng: random.Random) -> str:
+    t = rng.choice(_NONPHI)
+    if rng.random() < 0.3:
+        t = f"{t} {rng.choice(_NONPHI)}"
+    return t
+
+
+# ----------------------------------------------------------------------------- backgrounds
+def _blur(a: np.ndarray, r: float) -> np.ndarray:
+    im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    return np.asarray(im.filter(ImageFilter.GaussianBlur(r)), dtype=np.float32)
+
+
+def _background(rng: random.Random, nrng: np.random.Generator, kind: str, h: int, w: int
+                ) -> np.ndarray:
+    """An H×W×3 float32 background of the given kind (0..255)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind in ("ct", "mr"):
+        img = np.zeros((h, w), np.float32)
+        cx, cy = w * rng.uniform(0.4, 0.6), h * rng.uniform(0.45, 0.55)
+        ax, ay = w * rng.uniform(0.25, 0.4), h * rng.uniform(0.3, 0.42)
+        body = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 < 1
+        img[body] = rng.uniform(90, 150)
+        for _ in range(rng.randint(3, 8)):
+            ox, oy = cx + rng.uniform(-ax, ax) * 0.6, cy + rng.uniform(-ay, ay) * 0.6
+            r1, r2 = rng.uniform(8, ax / 3), rng.uniform(8, ay / 3)
+            m = ((xx - ox) / r1) ** 2 + ((yy - oy) / r2) ** 2 < 1
+            img[m & body] = rng.uniform(40, 250)
+        img = _blur(img, rng.uniform(1, 3))
+        img += nrng.normal(0, rng.uniform(3, 12), (h, w)).astype(np.float32)
+        img = np.clip(img, 0, 255)
+        return np.repeat(img[..., None], 3, axis=2)
+    if kind in ("us", "doppler"):
+        img = np.zeros((h, w), np.float32)
+        ax_, ay_ = w * rng.uniform(0.4, 0.6), h * rng.uniform(-0.05, 0.12)
+        ang = np.arctan2(xx - ax_, yy - ay_)
+        rad = np.hypot(xx - ax_, yy - ay_)
+        half = np.deg2rad(rng.uniform(28, 48))
+        r0, r1 = h * rng.uniform(0.0, 0.12), h * rng.uniform(0.75, 0.95)
+        sector = (np.abs(ang) < half) & (rad > r0) & (rad < r1)
+        field_ = _blur(nrng.uniform(0, 255, (h, w)).astype(np.float32), 12) * 2 - 130
+        speckle = nrng.rayleigh(1.0, (h, w)).astype(np.float32)
+        tissue = np.clip((field_ + 90) * speckle * 0.7, 0, 255)
+        img[sector] = tissue[sector]
+        img = _blur(img, 0.6)
+        rgb = np.repeat(img[..., None], 3, axis=2)
+        if rng.random() < 0.3:
+            rgb *= np.array([1.0, rng.uniform(0.85, 1), rng.uniform(0.7, 1)], np.float32)
+        if kind == "doppler":
+            bx0, by0 = int(ax_ - rng.uniform(40, 120)), int(h * rng.uniform(0.25, 0.5))
+            bx1, by1 = bx0 + rng.randint(80, 200), by0 + rng.randint(60, 150)
+            flow = _blur(nrng.normal(0, 1, (h, w)).astype(np.float32) * 255, 6)
+            box = np.zeros((h, w), bool)
+            box[max(by0, 0):by1, max(bx0, 0):bx1] = True
+            box &= sector
+            red = box & (flow > 8)
+            blue = box & (flow < -8)
+            rgb[red] = np.stack([np.clip(150 + flow[red] * 3, 0, 255),
+                                 np.clip(flow[red] * 2, 0, 255), np.zeros(red.sum())], 1)
+            rgb[blue] = np.stack([np.zeros(blue.sum()), np.clip(-flow[blue] * 2, 0, 255),
+                                  np.clip(150 - flow[blue] * 3, 0, 255)], 1)
+            # colour bar on one side
+            cx0 = rng.choice([10, w - 30])
+            bar = np.linspace(1, -1, 120)[:, None]
+            y0 = rng.randint(40, max(41, h - 200))
+            rgb[y0:y0 + 120, cx0:cx0 + 12] = np.concatenate(
+                [np.clip(bar, 0, 1) * 255, np.abs(bar) * 60, np.clip(-bar, 0, 1) * 255],
+                1)[:, None, :]
+        return rgb
+    if kind == "xray":
+        g = (xx / w * rng.uniform(-80, 80) + yy / h * rng.uniform(-80, 80) + rng.uniform(60, 160))
+        img = g.copy()
+        for _ in range(rng.randint(2, 6)):
+            x0 = rng.uniform(0, w)
+            width = rng.uniform(15, 60)
+            bone = np.exp(-(((xx - x0 - (yy - h / 2) * rng.uniform(-0.5, 0.5)) / width) ** 2))
+            img += bone * rng.uniform(30, 90)
+        img = _blur(img, 2) + nrng.normal(0, rng.uniform(2, 8), (h, w)).astype(np.float32)
+        if rng.random() < 0.3:
+            img = 255 - img
+        img = np.clip(img, 0, 255)
+        return np.repeat(img[..., None], 3, axis=2)
+    if kind == "screen":
+        base = rng.choice([rng.uniform(200, 250), rng.uniform(20, 60)])
+        rgb = np.full((h, w, 3), base, np.float32)
+        rgb += np.array([rng.uniform(-15, 15) for _ in range(3)], np.float32)
+        # a panel with an image, and table lines
+        px0, py0 = rng.randint(0, w // 3), rng.randint(h // 6, h // 3)
+        px1, py1 = px0 + rng.randint(w // 4, w // 2), py0 + rng.randint(h // 4, h // 2)
+        sub = _background(rng, nrng, rng.choice(["ct", "us", "xray"]), py1 - py0, px1 - px0)
+        rgb[py0:py1, px0:px1] = sub
+        line = 255 - base if rng.random() < 0.5 else base + rng.choice([-40, 40])
+        for yl in range(rng.randint(0, h // 4), h, rng.randint(18, 40)):
+            if rng.random() < 0.6:
+                rgb[yl, px1 + 5:] = line
+        return np.clip(rgb, 0, 255)
+    return np.full((h, w, 3), rng.uniform(0, 25), np.float32)
+
+
+def _clutter(rng: random.Random, draw: ImageDraw.ImageDraw, h: int, w: int) -> None:
+    """Non-text graphics that look a bit like text: scale ticks, bars, calipers, ECG line."""
+    col = tuple(int(rng.uniform(150, 255)) for _ in range(3))
+    for _ in range(rng.randint(0, 3)):
+        kind = rng.randrange(4)
+        if kind == 0:  # depth scale with ticks
+            x = rng.choice([rng.randint(3, 30), rng.randint(w - 30, w - 3)])
+            y0 = rng.randint(20, h // 3)
+            for k in range(rng.randint(5, 15)):
+                yy = y0 + k * rng.randint(15, 25)
+                draw.line([(x, yy), (x + rng.choice([3, 6]), yy)], fill=col)
+        elif kind == 1:  # caliper crosses
+            for _ in range(rng.randint(1, 3)):
+                cx, cy = rng.randint(20, w - 20), rng.randint(20, h - 20)
+                draw.line([(cx - 4, cy), (cx + 4, cy)], fill=col)
+                draw.line([(cx, cy - 4), (cx, cy + 4)], fill=col)
+        elif kind == 2:  # ECG trace
+            y = rng.randint(h - 60, h - 10)
+            pts = [(x, y + int(rng.gauss(0, 1) + (12 if x % 80 == 0 else 0)))
+                   for x in range(0, w, 4)]
+            draw.line(pts, fill=(0, 255, 0))
+        else:  # grey bar
+            x0, y0 = rng.randint(0, w - 20), rng.randint(0, h - 100)
+            for k in range(64):
+                draw.line([(x0, y0 + k), (x0 + 10, y0 + k)], fill=(k * 4,) * 3)
+
+
+# ----------------------------------------------------------------------------- text drawing
+_COLOURS = [(255, 255, 255), (230, 230, 230), (200, 200, 200), (255, 255, 0), (0, 255, 0),
+            (0, 255, 255), (255, 170, 0), (255, 255, 160), (160, 200, 255), (255, 80, 80)]
+
+
+@dataclass
+class Item:
+    text: str
+    phi: bool
+    kind: str
+
+
+def _render_text(rng: random.Random, text: str, font_path: str, size: int
+                 ) -> np.ndarray | None:
+    """A uint8 coverage mask of the text, tight to its ink, or None if nothing drew."""
+    bitmap_like = rng.random() < 0.12
+    if bitmap_like:
+        size = max(6, size // 2)
+    font = _font(font_path, size)
+    try:
+        l, t, r, b = font.getbbox(text)
+    except Exception:  # noqa: BLE001 - a font that cannot draw this text is simply skipped
+        return None
+    if r - l <= 0 or b - t <= 0:
+        return None
+    im = Image.new("L", (r - l + 4, b - t + 4), 0)
+    d = ImageDraw.Draw(im)
+    if bitmap_like or rng.random() < 0.3:
+        d.fontmode = "1"
+    d.text((2 - l, 2 - t), text, font=font, fill=255)
+    if bitmap_like:
+        im = im.resize((im.width * 2, im.height * 2), Image.NEAREST)
+    if rng.random() < 0.15:  # condensed / stretched rendering
+        im = im.resize((max(1, int(im.width * rng.uniform(0.75, 1.2))), im.height),
+                       Image.BILINEAR)
+    a = np.asarray(im)
+    ys, xs = np.nonzero(a > 40)
+    if len(xs) == 0:
+        return None
+    return a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+@dataclass
+class Sample:
+    """One synthetic image: pixels (H×W×3 uint8), boxes and the identity it carries."""
+
+    image: np.ndarray
+    boxes: list[dict[str, Any]]
+    identity: SampleIdentity
+    background: str
+    layout: str
+
+
+def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int) -> list[Item]:
+    keys = list(values)
+    rng.shuffle(keys)
+    out = [Item(values[k], True, k) for k in keys[:n_phi]]
+    out += [Item(_nonphi(rng), False, "setting") for _ in range(n_non)]
+    rng.shuffle(out)
+    return out
+
+
+def generate(seed: int, split: str = "train", h: int | None = None, w: int | None = None,
+             n_text: tuple[int, int] = (0, 14), background: str | None = None) -> Sample:
+    """Draw one image. Same seed and split → same image (the recipe is reproducible)."""
+    rng = random.Random(seed * 7919 + (0 if split == "train" else 104729))
+    nrng = np.random.default_rng(seed + (0 if split == "train" else 10**9))
+    if h is None or w is None:
+        h, w = rng.choice([(480, 640)] * 6 + [(512, 512), (600, 800), (384, 512), (768, 1024)])
+    kind = background or rng.choice(BACKGROUNDS)
+    layout = rng.choice(TRAIN_LAYOUTS if split == "train" else HELDOUT_LAYOUTS)
+    bg = _background(rng, nrng, kind, h, w)
+    img = Image.fromarray(bg.astype(np.uint8))
+    _clutter(rng, ImageDraw.Draw(img), h, w)
+    arr = np.asarray(img, dtype=np.float32).copy()
+    ident, values = _make_identity(rng)
+    n = rng.randint(*n_text)
+    n_phi = min(len(values), rng.randint(0, n)) if n else 0
+    items = _items(rng, values, n_phi, n - n_phi)
+    fonts = font_files(split)
+    font_main = rng.choice(fonts)
+    base_size = rng.randint(8, 28)
+    occupied = np.zeros((h, w), bool)
+    boxes: list[dict[str, Any]] = []
+    # cursors for stacked layouts
+    corner_y = {c: rng.randint(2, 12) for c in ("tl", "tr", "bl", "br")}
+    header_x = rng.randint(2, 20)
+    header_y = rng.randint(2, 10)
+    col_y = [rng.randint(30, 60), rng.randint(30, 60)]
+    for it in items:
+        size = base_size if rng.random() < 0.7 else rng.randint(8, 28)
+        fpath = font_main if rng.random() < 0.8 else rng.choice(fonts)
+        mask = _render_text(rng, it.text, fpath, size)
+        if mask is None:
+            continue
+        rot = 0
+        mode = layout
+        if layout == "side" and rng.random() < 0.5:
+            mode = "side"
+        elif layout == "side":
+            mode = "corners"
+        if mode == "side":
+            rot = rng.choice([90, 270])
+            mask = np.rot90(mask, 1 if rot == 90 else 3)
+        mh, mw = mask.shape
+        if mw >= w - 4 or mh >= h - 4:
+            continue
+        pos = None
+        for _ in range(12):
+            if mode == "corners":
+                c = rng.choice(["tl", "tr", "bl", "br"])
+                x = rng.randint(2, 14) if c[1] == "l" else w - mw - rng.randint(2, 14)
+                y = corner_y[c] if c[0] == "t" else h - mh - corner_y[c]
+                corner_y[c] += mh + rng.randint(2, 8)
+            elif mode == "header":
+                if header_x + mw > w - 2:
+                    header_x = rng.randint(2, 20)
+                    header_y += mh + rng.randint(3, 8)
+                x, y = header_x, header_y
+                header_x += mw + rng.randint(12, 60)
+            elif mode == "side":
+                x = rng.randint(1, 10) if rng.random() < 0.5 else w - mw - rng.randint(1, 10)
+                y = rng.randint(2, max(3, h - mh - 2))
+            elif mode == "footer_band":
+                x = rng.randint(2, max(3, w - mw - 2))
+                y = h - mh - rng.randint(2, 30)
+            elif mode == "two_column":
+                col = rng.randrange(2)
+                x = (rng.randint(4, 20) if col == 0 else w // 2 + rng.randint(0, 40))
+                y = col_y[col]
+                col_y[col] += mh + rng.randint(3, 10)
+            else:  # scatter, over anatomy
+                x = rng.randint(2, max(3, w - mw - 2))
+                y = rng.randint(2, max(3, h - mh - 2))
+            if x < 0 or y < 0 or x + mw > w or y + mh > h:
+                continue
+            if occupied[max(0, y - 2):y + mh + 2, max(0, x - 2):x + mw + 2].any():
+                continue
+            pos = (x, y)
+            break
+        if pos is None:
+            continue
+        x, y = pos
+        region = arr[y:y + mh, x:x + mw]
+        local = float(region.mean())
+        colour = np.array(rng.choice(_COLOURS), np.float32)
+        lum = colour @ np.array([0.299, 0.587, 0.114], np.float32)
+        if abs(lum - local) < 60:
+            colour = np.array((0, 0, 0) if local > 128 else (255, 255, 255), np.float32)
+            if rng.random() < 0.3 and local > 128:
+                colour = np.array((20, 20, 120), np.float32)
+        if kind == "screen" and rng.random() < 0.3:  # text on a filled label
+            region[:] = 255 - colour * 0.8 if local < 128 else region
+        alpha = (mask.astype(np.float32) / 255.0)[..., None]
+        if rng.random() < 0.1:
+            alpha *= rng.uniform(0.6, 0.9)  # semi-transparent overlay
+        arr[y:y + mh, x:x + mw] = region * (1 - alpha) + colour * alpha
+        occupied[y:y + mh, x:x + mw] = True
+        boxes.append({"x0": x, "y0": y, "x1": x + mw, "y1": y + mh, "text": it.text,
+                      "phi": it.phi, "kind": it.kind, "rot": rot, "size": size})
+    image = np.clip(arr, 0, 255).astype(np.uint8)
+    return Sample(image, boxes, ident, kind, layout)

@@ -1,0 +1,147 @@
+"""Scan policy (rules/pixels.yaml), settings parsing, identifier matching: no models needed."""
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from deid_node.config import ConfigError, Section
+from deid_node.identity import Identity
+from deid_node.pixels import PixelSettings
+from deid_node.pixels.match import date_variants, identity_hits
+from deid_node.pixels.policy import ScanPolicy
+from deid_node.pixels.rules import ScanRules
+
+from .conftest import make_dataset, data_file
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+US = "1.2.840.10008.5.1.4.1.1.6.1"
+SC = "1.2.840.10008.5.1.4.1.1.7"
+
+
+@pytest.fixture(scope="module")
+def policy() -> ScanPolicy:
+    return ScanPolicy.load(PixelSettings.default())
+
+
+def _ds(**kw):
+    return make_dataset(np.zeros((8, 8), np.uint8), **kw)
+
+
+@pytest.mark.parametrize("kw, expected", [
+    ({"modality": "CT", "sop_class": CT, "image_type": "ORIGINAL\\PRIMARY\\AXIAL"}, "skip"),
+    ({"modality": "MR", "sop_class": "1.2.840.10008.5.1.4.1.1.4"}, "skip"),
+    ({"modality": "CT", "sop_class": CT, "image_type": "DERIVED\\SECONDARY\\SCREEN"}, "scan"),
+    ({"modality": "CT", "sop_class": CT, "burned_in": "YES"}, "scan"),
+    ({"modality": "CT", "sop_class": CT, "burned_in": "NO"}, "skip"),
+    ({"modality": "US", "sop_class": US}, "scan"),               # BurnedInAnnotation missing
+    ({"modality": "US", "sop_class": US, "burned_in": "NO"}, "scan"),
+    ({"modality": "CT", "sop_class": SC}, "scan"),               # secondary capture of a CT
+    ({"modality": "DX", "sop_class": "1.2.840.10008.5.1.4.1.1.1.1"}, "scan"),
+    ({"modality": "XA", "sop_class": "1.2.840.10008.5.1.4.1.1.12.1"}, "scan"),
+    ({"modality": "ZZ", "sop_class": "1.2.3.4"}, "scan"),        # unknown: fail closed
+])
+def test_scan_decision(policy, kw, expected):
+    assert policy.decide(_ds(**kw)).action == expected
+
+
+def test_no_pixel_data_is_skipped(policy):
+    ds = _ds(modality="US")
+    del ds.PixelData
+    d = policy.decide(ds)
+    assert d.action == "skip" and not d
+
+
+def test_decision_reads_no_pixels(policy, tmp_path):
+    """CT originals skip from a header read without pixels (the pipeline's cheap path)."""
+    ds = pydicom.dcmread(data_file("CT_small.dcm"), stop_before_pixels=True)
+    ds.PixelData = b"not decodable at all"  # decision must not touch it
+    assert policy.decide(ds).action == "skip"
+    us = pydicom.dcmread(data_file("US1_UNCR.dcm"), stop_before_pixels=True)
+    us.PixelData = b"garbage"
+    assert policy.decide(us).action == "scan"
+
+
+def test_region_rules(tmp_path):
+    rules = ScanRules.from_mapping({
+        "scan_rules": [{"name": "ct", "when": {"modality": "CT"}, "action": "skip"},
+                       {"name": "rest", "when": {}, "action": "scan"}],
+        "regions": [{"name": "acme-band", "when": {"manufacturer": "acme", "rows": 8},
+                     "boxes": [[0, 0, 8, 2]]}]}, "test")
+    d = rules.decide(_ds(modality="CT", sop_class=CT))
+    assert d.action == "regions" and d.regions[0].boxes == ((0, 0, 8, 2),)
+    assert rules.decide(_ds(modality="US")).action == "scan+regions"
+    assert rules.decide(_ds(modality="US", manufacturer="Other")).action == "scan"
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"scan_rules": [{"name": "x", "when": {"modalty": "CT"}, "action": "scan"}]}, "modalty"),
+    ({"scan_rules": [{"name": "x", "when": {}, "action": "maybe"}]}, "action"),
+    ({"scan_rules": []}, "empty"),
+    ({"scan_rules": [{"when": {}, "action": "scan"}],
+      "regions": [{"name": "r", "when": {}, "boxes": [[5, 5, 1, 1]]}]}, "boxes[0]"),
+    ({"scan_rule": []}, "scan_rule"),
+])
+def test_bad_rules_name_the_problem(data, needle):
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        ScanRules.from_mapping(data, "rules.yaml")
+
+
+def test_settings_from_section():
+    s = PixelSettings.from_section(Section({"policy": "all-text", "mc_passes": 4}, "f.yaml",
+                                           "pixels"))
+    assert s.policy == "all-text" and s.mc_passes == 4
+    assert PixelSettings.default().policy == "phi"
+    with pytest.raises(ConfigError, match="pixels.polcy"):
+        PixelSettings.from_section(Section({"polcy": "phi"}, "f.yaml", "pixels"))
+    with pytest.raises(ConfigError, match="pixels.policy"):
+        PixelSettings.from_section(Section({"policy": "some"}, "f.yaml", "pixels"))
+    with pytest.raises(ConfigError, match="uncertainty_threshold"):
+        PixelSettings.from_section(Section({"uncertainty_threshold": 3}, "f.yaml", "pixels"))
+
+
+IDN = Identity(("DOE^JOHN",), ("DOE", "JOHN"), ("12345678", "A998877"), ("19800315",),
+               ("20240102",), (), (), ("St. Mary's Hospital",))
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Patient: J0HN D0E", "name"), ("ID 1234S678", "id"), ("DOB 15/03/1980", "birth_date"),
+    ("15-Mar-1980", "birth_date"), ("03/15/1980", "birth_date"),
+    ("2024-01-02 10:11", "event_date"), ("ST MARYS HOSPITAL", "institution"),
+    ("A998B77", "id"), ("12346678", "id"),  # one misread digit
+])
+def test_identity_hits_tolerate_ocr(text, kind):
+    assert kind in identity_hits(text, IDN)
+
+
+@pytest.mark.parametrize("text", ["Gain 45 dB", "LIVER", "TIS 0.3", "Depth 14 cm", "C5-1"])
+def test_identity_no_false_hits(text):
+    assert identity_hits(text, IDN) == []
+
+
+def test_date_variants():
+    v = date_variants("20110525")
+    assert "25052011" in v and "05252011" in v and "2011052" + "5" in v
+
+
+def test_render_png_draws_boxes(tmp_path):
+    from PIL import Image
+
+    from deid_node.pixels.render import COLOURS, render_png
+    ds = make_dataset(np.zeros((60, 80), np.uint16))
+    boxes = [{"frames": [0], "x0": 5, "y0": 5, "x1": 30, "y1": 20, "decision": "phi"},
+             {"frames": "all", "x0": 40, "y0": 30, "x1": 70, "y1": 50, "decision": "kept"}]
+    out = render_png(ds, boxes, tmp_path / "a.png")
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape == (60, 80, 3)
+    assert tuple(img[5, 10]) == COLOURS["phi"] and tuple(img[30, 50]) == COLOURS["kept"]
+    assert tuple(img[40, 10]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Openator: Novak", "operator"), ("Ref: Dr Miiller", "ref"), ("Acc: 21368115", "acc"),
+    ("DR 60", None), ("Gain 45 dB", None), ("ID", None), ("PW Obstetric", None),
+])
+def test_phi_labels(policy, text, label):
+    from deid_node.pixels.match import label_hit
+    assert label_hit(text, policy.rules.phi_labels) == label

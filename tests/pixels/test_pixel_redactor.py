@@ -1,0 +1,188 @@
+"""End to end through the trained detector, the EasyOCR recogniser and the PHI analyzer."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate
+
+from deid_node.identity import collect
+from deid_node.pixels import CLEAN_PIXEL_DATA, PixelRedactor, PixelSettings, codec
+from deid_node.pixels.ocr import OcrError, Recogniser, models_dir
+from deid_node.synth import burned
+
+from .conftest import draw_text, make_dataset, read
+
+FONT = "/usr/share/fonts/truetype/freefont/FreeSans.ttf"  # a held-out family
+
+
+def _us_image(seed: int = 3) -> np.ndarray:
+    s = burned.generate(seed, "heldout", 480, 640, n_text=(0, 0), background="us")
+    return s.image.copy()
+
+
+@pytest.fixture()
+def burned_us():
+    """A 640×480 RGB ultrasound with the patient's name, ID and birth date burned in, plus a
+    harmless setting; returns (dataset, {label: ink box})."""
+    img = _us_image()
+    boxes = {
+        "name": draw_text(img, "DOE, JOHN", (20, 12), 20, font=FONT),
+        "id": draw_text(img, "ID: PID4471923", (20, 40), 18, font=FONT),
+        "dob": draw_text(img, "DOB 15/03/1980", (430, 12), 18, font=FONT),
+        "setting": draw_text(img, "Gain 45 dB", (500, 440), 18, font=FONT),
+    }
+    return make_dataset(img), boxes
+
+
+def _blanked(ds, box, frame=0) -> bool:
+    fr = codec.decode(ds).frames[frame]
+    x0, y0, x1, y1 = box
+    sub = fr[y0:y1, x0:x1]
+    return bool((sub == sub.reshape(-1, *sub.shape[2:])[0]).all())
+
+
+def test_phi_blanked_setting_kept_rest_identical(redactor, burned_us):
+    ds, boxes = burned_us
+    before = codec.decode(ds).frames.copy()
+    res = redactor.process(ds, collect(ds))
+    assert res.scanned and res.action == "scan"
+    assert res.quarantine_reason is None, res.as_log()
+    for label in ("name", "id", "dob"):
+        assert _blanked(ds, boxes[label]), f"{label} still visible"
+    if redactor.analyzer is not None:
+        assert not _blanked(ds, boxes["setting"]), "harmless setting text was blanked"
+    after = codec.decode(ds).frames
+    blank = np.zeros(after.shape[1:3], bool)
+    for b in res.boxes:
+        if b["decision"] in ("phi", "uncertain", "region"):
+            blank[b["y0"]:b["y1"], b["x0"]:b["x1"]] = True
+    assert np.array_equal(after[0][~blank], before[0][~blank])
+    assert ds.BurnedInAnnotation == "NO" and res.method_codes == [CLEAN_PIXEL_DATA]
+    assert res.box_texts == []                       # forwarded: no OCR text anywhere
+    log = json.dumps(res.as_log())
+    assert "DOE" not in log and "4471923" not in log
+
+
+def test_all_text_policy_blanks_settings_too(redactor, burned_us):
+    ds, boxes = burned_us
+    red = PixelRedactor(dataclasses.replace(redactor.settings, policy="all-text"),
+                        redactor.analyzer, redactor.model, redactor.recogniser, redactor.policy)
+    res = red.process(ds, collect(ds))
+    assert res.quarantine_reason is None
+    for label in boxes:
+        assert _blanked(ds, boxes[label]), label
+
+
+def test_gate_quarantines_with_texts(redactor, burned_us):
+    ds, _ = burned_us
+    ds.BurnedInAnnotation = "YES"
+    red = PixelRedactor(dataclasses.replace(redactor.settings, uncertainty_threshold=-1.0),
+                        redactor.analyzer, redactor.model, redactor.recogniser, redactor.policy)
+    res = red.process(ds, collect(ds))
+    assert res.quarantine_reason == "pixels-uncertain"
+    assert len(res.box_texts) == len(res.boxes) and any(t for t in res.box_texts)
+    assert ds.BurnedInAnnotation == "YES" and res.method_codes == []
+
+
+def test_ct_original_skipped_without_decoding(redactor):
+    ds = read("CT_small.dcm")
+    ds.PixelData = b"\x00garbage"
+    res = redactor.process(ds, collect(ds))
+    assert res.action == "skip" and not res.scanned and res.quarantine_reason is None
+    assert ds.PixelData == b"\x00garbage"
+
+
+def test_undecodable_pixels_fail_closed(redactor):
+    ds = read("US1_J2KR.dcm")
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\0" * 40])
+    res = redactor.process(ds, collect(ds))
+    assert res.quarantine_reason == "pixels-undecodable" and "decoded" in res.error
+    assert not res.scanned and res.method_codes == []
+
+
+def test_multiframe_text_in_one_frame_blanked_in_all(redactor):
+    frames = np.stack([_us_image(5)[..., 0]] * 4)
+    box = draw_text(frames[2], "DOE^JOHN 1980-03-15", (200, 8), 20, font=FONT)
+    ds = make_dataset(frames, sop_class="1.2.840.10008.5.1.4.1.1.3.1")
+    res = redactor.process(ds, collect(ds))
+    assert res.quarantine_reason is None
+    for f in range(4):
+        assert _blanked(ds, box, f), f"frame {f}"
+
+
+def test_ocr_md5_is_checked(tmp_path):
+    src = models_dir() / "english_g2.pth"
+    bad = tmp_path / "english_g2.pth"
+    shutil.copyfile(src, bad)
+    with open(bad, "r+b") as fh:
+        fh.seek(1000)
+        b = fh.read(1)
+        fh.seek(1000)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(OcrError, match="md5"):
+        Recogniser(tmp_path)
+
+
+def test_detector_weights_are_verified(monkeypatch, tmp_path):
+    from deid_node import weights
+    with pytest.raises(weights.WeightsError):
+        PixelRedactor.load(dataclasses.replace(PixelSettings.default(),
+                                               detector="detector/not-there.pt"))
+
+
+# Real ultrasound files: (name, frame, [(label, ink box x0, y0, x1, y1)]) of PHI burned in
+# (boxes measured on the originals: pixels 60 grey levels above the local background).
+REAL = [
+    ("gdcm-US-ALOKA-16.dcm", 0, [("institution", 81, 1, 248, 11), ("date", 551, 1, 638, 11)]),
+    ("US1_UNCR.dcm", 0, [("institution", 20, 26, 168, 38)]),
+    ("OBXXXX1A.dcm", 0, [("id", 97, 37, 263, 49), ("date", 670, 9, 772, 25),
+                         ("institution", 328, 36, 509, 52)]),
+    ("examples_palette.dcm", 0, [("id", 97, 37, 263, 49), ("date", 670, 9, 772, 25),
+                                 ("institution", 328, 36, 509, 52)]),
+]
+
+
+def _ink_left(ds, box, frame) -> int:
+    from deid_node.pixels.render import frame_rgb
+    lum = frame_rgb(ds, frame).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    x0, y0, x1, y1 = box
+    sub = lum[y0:y1, x0:x1]
+    return int((sub > np.median(lum[max(0, y0 - 4):y1 + 4, x0:x1]) + 60).sum())
+
+
+@pytest.mark.parametrize("name, frame, phi", REAL, ids=[r[0] for r in REAL])
+def test_real_ultrasound_phi_is_gone(redactor, name, frame, phi):
+    ds = read(name)
+    for label, *box in phi:
+        assert _ink_left(ds, tuple(box), frame) > 20, "test data changed: no text at " + label
+    res = redactor.process(ds, collect(ds))
+    # Forwarded or held by the gate (the quarantine keeps this same redacted candidate):
+    # either way the PHI must be gone from the pixels written back.
+    assert res.scanned and res.quarantine_reason in (None, "pixels-uncertain"), res.as_log()
+    assert (ds.get("BurnedInAnnotation") == "NO") == (res.quarantine_reason is None)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    out = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    for label, *box in phi:
+        assert _ink_left(out, tuple(box), frame) == 0, f"{name}: {label} at {box} still visible"
+
+
+def test_small_text_on_large_radiograph_is_found(redactor):
+    """2000×1600 DX: 16 px text would be ~5 px at the detector's working size; the native
+    tiles must find it."""
+    yy, xx = np.mgrid[0:1600, 0:2000]
+    img = (60 + 80 * np.exp(-((xx - 1000) / 500.0) ** 2)).astype(np.uint16) * 16
+    ink = np.zeros((1600, 2000), np.uint8)
+    box = draw_text(ink, "DOE, JOHN 1980-03-15", (1300, 1500), 16, font=FONT)
+    img[ink > 0] = 4095
+    ds = make_dataset(img, modality="DX", sop_class="1.2.840.10008.5.1.4.1.1.1.1")
+    ds.BitsStored, ds.HighBit = 12, 11
+    res = redactor.process(ds, collect(ds))
+    assert res.scanned and res.quarantine_reason is None, res.as_log()
+    assert _blanked(ds, box)
