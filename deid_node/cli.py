@@ -314,17 +314,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 # -- train ---------------------------------------------------------------------------------
-def _add_train(sub: Any) -> None:
-    train = sub.add_parser("train", help="train the models shipped in weights/")
-    tsub = train.add_subparsers(dest="model", required=True)
-    for name, module in (("ner", "deid_node.train.ner"), ("detector", "deid_node.train.detector")):
-        try:
-            mod = __import__(module, fromlist=["run"])
-        except ImportError:
-            continue
-        p = tsub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else None)
+TRAINERS = (("ner", "deid_node.train.ner"), ("detector", "deid_node.train.detector"))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Build the trainers' parsers only now: importing them loads spaCy and torch."""
+    from importlib import import_module
+    parser = argparse.ArgumentParser(prog="deid-node train",
+                                     description="train the models shipped in weights/")
+    tsub = parser.add_subparsers(dest="model", required=True)
+    for name, module in TRAINERS:
+        mod = import_module(module)
+        doc = (mod.__doc__ or "").strip().splitlines()
+        p = tsub.add_parser(name, help=doc[0] if doc else None)
         mod.add_arguments(p)
         p.set_defaults(func=mod.run)
+    targs = parser.parse_args(args.rest)
+    return int(targs.func(targs) or 0)
+
+
+def _add_train(sub: Any) -> None:
+    train = sub.add_parser("train", add_help=False,
+                           help=f"train the models shipped in weights/ ({', '.join(n for n, _ in TRAINERS)})")
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,7 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its own parser, so that `train --help` lists the trainers
+        args = argparse.Namespace(func=cmd_train, rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, SiteKeyError, FileNotFoundError) as exc:
