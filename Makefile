@@ -31,8 +31,12 @@ serve: install
 test: install install-system
 	TCP_NODELAY=1 $(BIN)/python -m pytest -q
 
+# The benchmarks behind docs/benchmarks.md (minutes; run on an otherwise idle machine).
 bench: install install-system
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/throughput.py --n 500
+	$(BIN)/python benchmarks/tag_path.py --runs 500 --analyzer phi
+	$(BIN)/python benchmarks/phi_speed.py
+	$(BIN)/python benchmarks/pixel_speed.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
