@@ -23,7 +23,6 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from . import identity as identity_mod
-from .config import PROJECT_ROOT
 from .settings import Settings
 from .sitekey import keyed_hash, load_or_create
 
@@ -109,6 +108,8 @@ class Pipeline:
         self._analyzer_loaded = False
         self._redactor: Any = None
         self._scan_rules: Any = None
+        from .pixels.settings import PixelSettings
+        self.pixel_settings = PixelSettings.from_section(settings.section("pixels"))
         self._load_tag_engine()
         self.scan_rules()
 
@@ -127,21 +128,19 @@ class Pipeline:
         self._tag_engine = TagEngine(profile, self.key, self.analyzer())
 
     def redactor(self) -> Any:
+        """The pixel models, loaded on the first instance that needs a scan."""
         if self._redactor is None:
-            from .pixels import PixelRedactor, PixelSettings
-            self._redactor = PixelRedactor.load(
-                PixelSettings.from_section(self.settings.section("pixels")), self.analyzer())
+            from .pixels import PixelRedactor
+            self._redactor = PixelRedactor.load(self.pixel_settings, self.analyzer())
         return self._redactor
 
     def scan_rules(self) -> Any:
         """The header-only scan policy (rules/pixels.yaml); cheap, no pixel models."""
         if self._scan_rules is None:
-            from .pixels.rules import ScanRules
-            self._scan_rules = ScanRules.load(
-                self.settings.section("pixels").path("rules", str(PROJECT_ROOT / "rules" / "pixels.yaml")))
+            from .pixels.policy import ScanPolicy
+            self._scan_rules = ScanPolicy.load(self.pixel_settings)
         return self._scan_rules
 
-    # -- running -------------------------------------------------------------------
     def entry_id(self, ds: Dataset | None, raw: bytes) -> str:
         return quarantine_id(self.key, raw, ds)
 
