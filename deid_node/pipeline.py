@@ -115,7 +115,8 @@ class Pipeline:
 
     # -- loading -------------------------------------------------------------------
     def analyzer(self) -> Any:
-        """The PHI text analyzer (None when it cannot be loaded: tag tier 2 then fails closed)."""
+        """The PHI text analyzer, loaded once; a missing or altered model raises (no silent
+        fallback: the node refuses to start instead)."""
         if not self._analyzer_loaded:
             self._analyzer_loaded = True
             from .phi import PhiAnalyzer, PhiSettings
@@ -217,7 +218,9 @@ class Pipeline:
             timings["encode"] = _ms(t)
             timings["total"] = _ms(t0)
             uids = self._new_uids(ds)
-            meta.update(uids, uncertainty=uncertainty)
+            # the index shows the larger of header and image uncertainty
+            pixel_uncertainty = float(pixel_report.get("uncertainty") or 0.0)
+            meta.update(uids, uncertainty=max(uncertainty, pixel_uncertainty))
             if holds:
                 report.update(stage=holds[0][0], reason=holds[0][1], holds=holds)
                 return Verdict("quarantine", holds[0][0], holds[0][1], data, qid,
@@ -235,8 +238,6 @@ class Pipeline:
             return self._quarantine(raw, ds, qid, stage, reason, details, timings, t0)
 
     def _pixel_stage(self, ds: Dataset, ident: Any) -> tuple[list[str], dict[str, Any]]:
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-            return [], {"action": "no-pixels"}
         decision = self.scan_rules().decide(ds)
         if not decision:
             return [], {"action": "skip", "rule": decision.rule}
