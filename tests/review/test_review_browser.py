@@ -25,6 +25,13 @@ from .browser import chromium
 from .conftest import ADMIN, PASSWORD
 from .entries import DRAWN, KEPT_UNSURE, us_entry
 
+
+def wait_js(page: Any, expression: str, timeout: float = 30) -> None:
+    """Poll a JS expression from the test side. Playwright's wait_for_function polls by
+    compiling the string inside the page, which the console's CSP (no unsafe-eval) forbids
+    whenever the first check is not already true."""
+    wait_for(lambda: page.evaluate(expression), timeout=timeout, interval=0.05, what=expression)
+
 MF_BOXES = [{"x0": 2, "y0": 2, "x1": 30, "y1": 10, "score": 0.66, "spread": 0.21, "ocr_confidence": 0.5,
              "decision": "kept", "why": "no-phi-found", "entities": [], "uncertainty": 0.64,
              "frames": "all"}]
@@ -88,7 +95,7 @@ def test_admin_corrects_boxes_and_releases_in_the_browser(node: Any, orthanc: Or
         page.click(f'tr.row[data-href="/q/{qid}"] a')
         page.wait_for_url(f"{url}/q/{qid}")
         assert "deid-node review" in page.title() and "CompressedSamples" not in page.content()
-        page.wait_for_function("document.querySelector('#img').naturalWidth > 0")
+        wait_js(page, "document.querySelector('#img').naturalWidth > 0")
         rects = page.locator("#overlay rect")
         assert rects.count() == 5
         assert page.locator("#overlay rect.phi").count() == 1
@@ -115,7 +122,7 @@ def test_admin_corrects_boxes_and_releases_in_the_browser(node: Any, orthanc: Or
         assert page.eval_on_selector("#view", "e => e.value") == "corrected"
 
         if shots:
-            page.wait_for_function("document.querySelector('#img').complete")
+            wait_js(page, "document.querySelector('#img').complete")
             page.hover(f'#overlay rect[data-index="{KEPT_UNSURE}"]')
             page.screenshot(path=str(shots / "detail.png"))
 
@@ -146,12 +153,12 @@ def test_admin_corrects_boxes_and_releases_in_the_browser(node: Any, orthanc: Or
         # the grey multi-frame instance: frame slider and its box on every frame
         page.goto(url + "/")
         page.click("tr.row a")
-        page.wait_for_function("document.querySelector('#img').naturalWidth > 0")
+        wait_js(page, "document.querySelector('#img').naturalWidth > 0")
         assert page.get_attribute("#frame", "max") == "9"
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
         assert page.get_attribute("#img", "src").endswith("/2.png")
-        page.wait_for_function("document.querySelector('#img').complete && "
+        wait_js(page, "document.querySelector('#img').complete && "
                                "document.querySelector('#img').naturalWidth === 64")
         assert page.inner_text("#frameno") == "3 / 10"
         assert page.locator("#overlay rect.kept").count() == 1
