@@ -206,10 +206,7 @@ def cmd_q_release(args: argparse.Namespace) -> int:
     import pydicom
     settings, _ = _admin_setup(args)
     q = _quarantine(settings)
-    entry = q.get(args.id)
-    if entry.state != "held":
-        print(f"entry {args.id} is {entry.state}; only held entries can be released", file=sys.stderr)
-        return 2
+    entry = q.held(args.id)
     if entry.reason == "leak-check" and not args.force:
         print(f"entry {args.id} failed the leak check: its candidate still holds one of the "
               "instance's own identifiers. Inspect it ('show'), then 'reprocess' after fixing "
@@ -230,10 +227,7 @@ def cmd_q_reprocess(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
     settings, key = _admin_setup(args)
     q = _quarantine(settings)
-    entry = q.get(args.id)
-    if entry.state != "held":
-        print(f"entry {args.id} is {entry.state}; only held entries can be reprocessed", file=sys.stderr)
-        return 2
+    q.held(args.id)
     raw = q.original(args.id)
     verdict = Pipeline(settings, key).run(raw)
     if verdict.action == "forward":

@@ -170,12 +170,18 @@ class Quarantine:
                                   "stopped before one existed); use 'reprocess' or 'reject'")
         return path.read_bytes()
 
+    def held(self, entry_id: str) -> Entry:
+        """The entry, if it still waits for a decision; every admin action starts here."""
+        entry = self.get(entry_id)
+        if entry.state != "held":
+            raise QuarantineError(f"entry {entry_id} is already {entry.state}; only held "
+                                  "entries can be released, reprocessed or rejected")
+        return entry
+
     def decide(self, entry_id: str, state: str, *, actor: str, note: str | None = None) -> Entry:
         if state not in STATES:
             raise ValueError(state)
-        entry = self.get(entry_id)
-        if entry.state != "held":
-            raise QuarantineError(f"entry {entry_id} is already {entry.state}; nothing to do")
+        self.held(entry_id)
         with self._db() as db:
             db.execute("UPDATE entries SET state=?, updated_at=?, decided_by=?, decision_note=? "
                        "WHERE id=?", (state, time.time(), actor, note, entry_id))
