@@ -11,6 +11,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from pydicom.uid import (
@@ -73,10 +74,10 @@ def server_ssl_context(settings: ReceiverSettings) -> ssl.SSLContext:
 
 
 class Receiver:
-    """Storage SCP bound to the node's AE title; calls *on_accept* after each durable write."""
+    """Storage SCP bound to the node's AE title; calls *on_accept* with each durable job."""
 
     def __init__(self, node: NodeSettings, settings: ReceiverSettings, spool: Spool,
-                 on_accept: Callable[[], None] = lambda: None) -> None:
+                 on_accept: Callable[[Path], None] = lambda job: None) -> None:
         self.node = node
         self.settings = settings
         self.spool = spool
@@ -120,7 +121,7 @@ class Receiver:
         audit.event("received", calling_aet=calling, peer_ip=event.assoc.requestor.address,
                     sop_class=str(event.request.AffectedSOPClassUID), original_ref=sop_ref,
                     bytes=len(data), job=path.name)
-        self.on_accept()
+        self.on_accept(path)
         return 0x0000
 
     def _on_rejected(self, event: Any) -> None:

@@ -7,13 +7,14 @@ association to the destination. A slow pixel model never stalls a modality.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
-import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import audit
 from ..pipeline import quarantine_id
@@ -28,31 +29,48 @@ from .worker import init_worker, process_job
 MAX_WORKER_CRASHES = 3
 
 
+MAX_JOB_ERRORS = 3
+
+
 class Dispatcher(threading.Thread):
-    """Feeds spool/incoming to the worker pool, oldest first, a bounded number at a time."""
+    """Feeds incoming jobs to the worker pool in arrival order, a bounded number at a time.
+
+    The queue lives in memory: the receiver submits each job as it is accepted, and at
+    start-up everything already in spool/incoming is queued first, oldest first.
+    """
 
     def __init__(self, settings: Settings, spool: Spool, quarantine: Quarantine, key: bytes,
-                 on_done: Any) -> None:
+                 on_ready: Callable[[Path], None]) -> None:
         super().__init__(name="dispatcher", daemon=True)
         self.settings = settings
         self.spool = spool
         self.quarantine = quarantine
         self.key = key
-        self.on_done = on_done
+        self.on_ready = on_ready
         self.workers = settings.node.workers
         self._wake = threading.Event()
         self._halt = threading.Event()
+        self._queue: deque[str] = deque(str(p) for p in spool.pending())
         self._in_flight: dict[str, Future] = {}
         self._crashes: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
         self._lock = threading.RLock()
         self.done = 0
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=init_worker, initargs=(self.settings,))
+        # The pool spawns a worker only when a job finds none idle; start them all now, so
+        # rule and model loading (seconds each) happens before the first study arrives.
+        for _ in range(self.workers):
+            pool.submit(os.getpid)
+        return pool
 
-    def notify(self) -> None:
+    def submit(self, job: Path) -> None:
+        """Queue a job the receiver has just made durable."""
+        with self._lock:
+            self._queue.append(str(job))
         self._wake.set()
 
     def stop(self) -> None:
@@ -61,7 +79,7 @@ class Dispatcher(threading.Thread):
 
     def idle(self) -> bool:
         with self._lock:
-            return not self._in_flight and not self.spool.pending()
+            return not self._in_flight and not self._queue
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -71,20 +89,22 @@ class Dispatcher(threading.Thread):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _fill(self) -> None:
-        limit = self.workers * 4
         with self._lock:
-            pending = [p for p in self.spool.pending() if str(p) not in self._in_flight]
-            suspects = [p for p in pending if self._crashes.get(str(p))]
+            suspects = [k for k in self._queue if self._crashes.get(k)]
             if suspects:
                 # After a worker crash, run suspects alone so only the culprit is blamed.
                 if self._in_flight:
                     return
-                pending, limit = suspects[:1], 1
-            for path in pending[: max(0, limit - len(self._in_flight))]:
-                key = str(path)
+                self._queue.remove(suspects[0])
+                batch = [suspects[0]]
+            else:
+                room = max(0, self.workers * 4 - len(self._in_flight))
+                batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            for i, key in enumerate(batch):
                 try:
                     fut = self.pool.submit(process_job, key)
                 except (BrokenProcessPool, RuntimeError):
+                    self._queue.extendleft(reversed(batch[i:]))
                     self._restart_pool()
                     return
                 self._in_flight[key] = fut
@@ -97,17 +117,30 @@ class Dispatcher(threading.Thread):
         if exc is None:
             self.done += 1
             self._crashes.pop(key, None)
-            self.on_done()
+            self._errors.pop(key, None)
+            ready = fut.result().get("ready")
+            if ready:
+                self.on_ready(Path(ready))
         elif isinstance(exc, BrokenProcessPool):
             # A worker died (e.g. killed or a crashing codec): the job is still in incoming/.
             n = self._crashes.get(key, 0) + 1
             self._crashes[key] = n
-            if n >= MAX_WORKER_CRASHES:
-                self._quarantine_poison(Path(key))
             with self._lock:
+                if n >= MAX_WORKER_CRASHES:
+                    self._quarantine_poison(Path(key))
+                else:
+                    self._queue.appendleft(key)
                 self._restart_pool()
         else:
-            audit.event("error", where="worker", error=type(exc).__name__, job=Path(key).name)
+            # e.g. the disk refused the result: the job stays in incoming/ and is retried,
+            # here a few times, then at the next start.
+            n = self._errors.get(key, 0) + 1
+            self._errors[key] = n
+            audit.event("error", where="worker", error=type(exc).__name__, job=Path(key).name,
+                        attempt=n, retry="now" if n < MAX_JOB_ERRORS else "at-next-start")
+            if n < MAX_JOB_ERRORS:
+                with self._lock:
+                    self._queue.append(key)
         self._wake.set()
 
     def _restart_pool(self) -> None:
@@ -152,21 +185,21 @@ class Node:
         self.spool = Spool(settings.var, quota=settings.receiver.spool_quota,
                            min_free=settings.receiver.min_free_disk)
         self.quarantine = Quarantine(settings.var / "quarantine")
+        self.removed = self.spool.recover()
         self.forwarder = Forwarder(self.spool, settings.destination)
         self.dispatcher = Dispatcher(settings, self.spool, self.quarantine, self.key,
-                                     on_done=self.forwarder.notify)
+                                     on_ready=self.forwarder.enqueue)
         self.receiver = Receiver(settings.node, settings.receiver, self.spool,
-                                 on_accept=self.dispatcher.notify)
+                                 on_accept=self.dispatcher.submit)
 
     def start(self) -> None:
-        removed = self.spool.recover()
         self.dispatcher.start()
         self.forwarder.start()
         self.receiver.start()
         audit.event("started", ae_title=self.settings.node.ae_title, bind=self.settings.node.bind,
                     port=self.receiver.port, workers=self.settings.node.workers,
                     destination=self.forwarder.destination.name, pending=len(self.spool.pending()),
-                    outbox=len(self.spool.outbox_items()), partial_writes_removed=removed)
+                    outbox=len(self.spool.outbox_items()), partial_writes_removed=self.removed)
 
     def stop(self) -> None:
         self.receiver.stop()

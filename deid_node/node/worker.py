@@ -1,8 +1,9 @@
 """Worker processes: take a job from spool/incoming, run the pipeline, file the verdict.
 
-The verdict is made durable (outbox or quarantine) before the incoming file is removed,
-so a crash between the two only means the job runs again and, being deterministic,
-writes the same result.
+A forward verdict goes to spool/ready beside its incoming job, which stays the durable
+record until the forwarder has delivered it (see spool.py). A quarantine verdict is made
+durable before the incoming file is removed, so a crash between the two only means the
+job runs again and, being deterministic, files the same entry.
 """
 from __future__ import annotations
 
@@ -22,14 +23,21 @@ DEFAULT_TIMEOUT_S = 600.0
 
 
 def file_verdict(verdict: Verdict, raw: bytes, spool: Spool, quarantine: Quarantine,
-                 *, source: str = "node") -> dict[str, Any]:
-    """Put a verdict where it belongs (outbox or quarantine) and audit it; no PHI logged."""
+                 *, source: str = "node", job: Path | None = None) -> dict[str, Any]:
+    """Put a verdict where it belongs and audit it; no PHI logged. A forward verdict of an
+    incoming *job* goes to spool/ready (returned as ``summary["ready"]``), any other to
+    the durable outbox."""
     summary = verdict.summary
     if verdict.action == "forward":
         assert verdict.data is not None and verdict.uids.get("sop_uid")
-        spool.put_outbox(str(verdict.uids["sop_uid"]), verdict.data)
+        sop_uid = str(verdict.uids["sop_uid"])
+        ready = spool.put_ready(job, sop_uid, verdict.data) if job is not None else None
+        if ready is None:
+            spool.put_outbox(sop_uid, verdict.data)
         audit.event("processed", source=source, original_ref=verdict.meta.get("original_ref"),
                     **summary)
+        if ready is not None:
+            summary["ready"] = str(ready)
     else:
         quarantine.add(verdict.entry_id, original=raw, candidate=verdict.data, report=verdict.report,
                        stage=verdict.stage, reason=verdict.reason or "unknown", meta=verdict.meta)
@@ -74,7 +82,8 @@ def process_job(path: str) -> dict[str, Any]:
         return {"action": "gone"}
     verdict = _state.pipeline.run(raw, timeout=_state.timeout)
     verdict = hold.apply(verdict, _state.quarantine, _state.settings)  # review.hold: series
-    summary = file_verdict(verdict, raw, _state.spool, _state.quarantine)
-    durable_unlink(job)
+    summary = file_verdict(verdict, raw, _state.spool, _state.quarantine, job=job)
+    if "ready" not in summary:
+        durable_unlink(job)
     summary["pid"] = os.getpid()
     return summary

@@ -156,7 +156,8 @@ def test_calling_ae_title_not_allowed_is_rejected(orthanc: Orthanc, make_node: A
     assert "Association Rejected" in refused.stdout + refused.stderr
     storescu(node.port, files[:1], calling="CT_SCANNER_1")
     assert len(arrived(orthanc, 1)) == 1
-    assert not list((node.var / "spool" / "incoming").iterdir())
+    wait_for(lambda: not list((node.var / "spool" / "incoming").iterdir()),
+             what="incoming job removed after delivery")
 
 
 def test_pacs_down_then_up_delivers_everything(tmp_path: Path, make_node: Any, ct_files: Any) -> None:
@@ -164,8 +165,8 @@ def test_pacs_down_then_up_delivers_everything(tmp_path: Path, make_node: Any, c
     pacs = Orthanc(tmp_path / "late")
     node = make_node(dicom_destination(pacs.dicom_port))
     storescu(node.port, files)  # accepted while the PACS is down
-    wait_for(lambda: len(list((node.var / "spool" / "outbox").glob("*.dcm"))) == len(files),
-             what="outbox filled")
+    wait_for(lambda: len(list((node.var / "spool" / "ready").glob("*.dcm"))) == len(files),
+             what="results waiting for delivery")
     time.sleep(1.5)  # a few failed attempts with backoff
     assert any(e["event"] == "forward_retry" for e in node.audit_lines())
     pacs.start()
