@@ -6,7 +6,8 @@ falls back to the Basic Profile action (fail closed).
 """
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -16,6 +17,11 @@ from ..identity import Identity
 MAX_LEN = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
            "UT": None}
 _BAND = (0.25, 0.75)     # a span scored inside this band counts as uncertain
+# The instances of a series repeat the same descriptions with the same identifiers, so a
+# worker remembers the analyzer's answer for the last few (texts, identity) pairs.
+_RECENT: OrderedDict[tuple, list] = OrderedDict()
+_RECENT_SIZE = 64
+_RECENT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -44,11 +50,7 @@ def clean_texts(analyzer: Any, texts: Sequence[str], identity: Identity | None,
     """Redacted copies of *texts*; raises whatever the analyzer raises (the caller quarantines)."""
     if not texts:
         return []
-    batch = getattr(analyzer, "analyze_batch", None)
-    if callable(batch):
-        all_spans = batch(list(texts), identity)
-    else:
-        all_spans = [analyzer.analyze(t, identity) for t in texts]
+    all_spans = _analyze(analyzer, texts, identity)
     out = []
     for text, spans in zip(texts, all_spans):
         spans = list(spans)
@@ -59,6 +61,25 @@ def clean_texts(analyzer: Any, texts: Sequence[str], identity: Identity | None,
                 stats.uncertainty = max(stats.uncertainty, _span_uncertainty(s))
         out.append(analyzer.redact(text, spans) if spans else text)
     return out
+
+
+def _analyze(analyzer: Any, texts: Sequence[str], identity: Identity | None) -> list:
+    key = (analyzer, tuple(texts), identity)
+    with _RECENT_LOCK:
+        spans = _RECENT.get(key)
+        if spans is not None:
+            _RECENT.move_to_end(key)
+            return spans
+    batch = getattr(analyzer, "analyze_batch", None)
+    if callable(batch):
+        spans = [list(s) for s in batch(list(texts), identity)]
+    else:
+        spans = [list(analyzer.analyze(t, identity)) for t in texts]
+    with _RECENT_LOCK:
+        _RECENT[key] = spans
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return spans
 
 
 def fit(vr: str, text: str) -> str:
