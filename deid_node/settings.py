@@ -108,6 +108,7 @@ class DestinationSettings:
     port: int | None = None
     ae_title: str | None = None
     calling_ae_title: str | None = None
+    associations: int = 2
     tls: TlsSettings = field(default_factory=TlsSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
 
@@ -120,6 +121,7 @@ class DestinationSettings:
         return cls("dicom", host=s.str("host"), port=s.int("port", minimum=1, maximum=65535),
                    ae_title=_ae_title(s, "ae_title"),
                    calling_ae_title=_ae_title(s, "calling_ae_title", node.ae_title),
+                   associations=s.int("associations", 2, minimum=1, maximum=8),
                    tls=TlsSettings.from_section(s.section("tls")), retry=retry)
 
     @classmethod
