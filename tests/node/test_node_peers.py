@@ -146,6 +146,35 @@ def test_pacs_refusing_compression_gets_decompressed(tmp_path: Path, make_node: 
         pacs.stop()
 
 
+def test_pacs_refusing_a_sop_class_for_good_moves_it_to_failed(orthanc: Orthanc, make_node: Any,
+                                                               ct_files: Any, tmp_path: Path) -> None:
+    """Orthanc 1.10 (dcmtk 3.6.7) does not know Height Map Segmentation Storage (2023): it
+    refuses the presentation context, so the node parks the instance in failed/ with the
+    status, keeps delivering the rest, and an admin can see it in 'failed list'."""
+    files, _ = ct_files
+    ds = pydicom.dcmread(files[0])
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.8"
+    odd = tmp_path / "heightmap.dcm"
+    ds.save_as(odd)
+    profile = tmp_path / "storescu.cfg"  # storescu proposes only SOP classes it knows, or these
+    profile.write_text("[[TransferSyntaxes]]\n[Plain]\nTransferSyntax1 = LittleEndianExplicit\n"
+                       "TransferSyntax2 = LittleEndianImplicit\n[[PresentationContexts]]\n[Both]\n"
+                       f"PresentationContext1 = {ds.SOPClassUID}\\Plain\n"
+                       "PresentationContext2 = CTImageStorage\\Plain\n"
+                       "[[Profiles]]\n[Odd]\nPresentationContexts = Both\n")
+    node = make_node(dicom_destination(orthanc.dicom_port))
+    storescu(node.port, [odd, files[1]], extra=["-xf", str(profile), "Odd"])
+    assert len(arrived(orthanc, 1)) == 1
+    failed = wait_for(lambda: list((node.var / "failed").glob("*.json")), what="a failed delivery")
+    assert '"0x0122"' in failed[0].read_text()  # SOP Class not supported
+    listing = node.cli("failed", "list").stdout
+    assert failed[0].stem in listing and "0x0122" in listing
+    wait_for(lambda: not list((node.var / "spool" / "incoming").iterdir()), what="incoming emptied")
+    assert not list((node.var / "spool" / "ready").iterdir())
+    assert (node.var / "failed" / f"{failed[0].stem}.dcm").stat().st_size > 0
+    assert len(orthanc.instances()) == 1
+
+
 def test_calling_ae_title_not_allowed_is_rejected(orthanc: Orthanc, make_node: Any,
                                                   ct_files: Any) -> None:
     files, _ = ct_files
