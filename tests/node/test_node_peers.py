@@ -169,8 +169,9 @@ def test_pacs_refusing_a_sop_class_for_good_moves_it_to_failed(orthanc: Orthanc,
     assert '"0x0122"' in failed[0].read_text()  # SOP Class not supported
     listing = node.cli("failed", "list").stdout
     assert failed[0].stem in listing and "0x0122" in listing
-    wait_for(lambda: not list((node.var / "spool" / "incoming").iterdir()), what="incoming emptied")
-    assert not list((node.var / "spool" / "ready").iterdir())
+    spool = node.var / "spool"
+    wait_for(lambda: not list((spool / "incoming").iterdir()) and not list((spool / "ready").iterdir()),
+             what="incoming and ready emptied")
     assert (node.var / "failed" / f"{failed[0].stem}.dcm").stat().st_size > 0
     assert len(orthanc.instances()) == 1
 
