@@ -11,9 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deid_node.pixels.evaluate import summary, table  # noqa: E402
+from deid_node.pixels.settings import PixelSettings  # noqa: E402
 
-
-THRESHOLD = 0.7  # the shipped pixels.uncertainty_threshold
+THRESHOLD = PixelSettings.default().uncertainty_threshold  # the shipped gate
 
 
 def main() -> int:

@@ -145,5 +145,71 @@ def label_hit(text: str, labels: Iterable[str]) -> str | None:
     return None
 
 
+def ends_with_label(text: str, labels: Iterable[str]) -> bool:
+    """The text's last token is a PHI label ("Name:", "Operator"): its value follows in the
+    next phrase of the line, so the label goes with it."""
+    toks = [fold(t) for t in re.split(r"[^0-9A-Za-zÀ-ÿ]+", text) if t]
+    toks = [t for t in toks if t]
+    if not toks:
+        return False
+    last = toks[-1]
+    for lab in labels:
+        flab = fold(lab)
+        if last == flab or (len(flab) >= 5 and _within(last, flab, 1)):
+            return True
+    return False
+
+
+_NUMBER = re.compile(r"^[-+x×]?\d{1,4}([.,]\d{1,2})?%?$", re.I)
+_PROBE = re.compile(r"^[A-Z]{1,3}\d{1,2}(-\d{1,2})?[A-Z]?$", re.I)   # C5-1, L12-5, P4-2
+_DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}\s*:\s*\d{2}")
+_MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
+
+
+def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6) -> bool:
+    """Every token of the reading is a device/setting term from ``safe_words`` (exact,
+    case-insensitive, or equal after folding OCR confusions for terms of 3+ letters) or a
+    short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), the text holds
+    no more than ``max_digits`` digits (an ID split by misread spaces stays out) and nothing
+    shaped like a date, a time or a month name. Such a reading carries no identifier even
+    when the recogniser is unsure of a letter."""
+    if not safe_words or not text.strip():
+        return False
+    if _DATE_OR_TIME.search(text) or _MONTH.search(text):
+        return False
+    if sum(ch.isdigit() for ch in text) > max_digits:
+        return False
+    folded_safe = _folded(frozenset(safe_words))
+    toks = [t for t in re.split(r"[\s/:;,]+", text) if t]
+    if not toks:
+        return False
+    for tok in toks:
+        t = tok.strip(".()[]'\"")
+        if not t:
+            continue
+        if t.upper() in safe_words or _NUMBER.match(t) or _PROBE.match(t):
+            continue
+        f = fold(t)
+        if len(t) >= 2 and not f.isdigit() and f in folded_safe:
+            continue
+        return False
+    return True
+
+
+def has_safe_word(text: str, safe_words: frozenset[str] | set[str]) -> bool:
+    """At least one token is a safe word of two or more letters (not just numbers/letters)."""
+    for tok in re.split(r"[\s/:;,]+", text):
+        t = tok.strip(".()[]'\"")
+        if sum(ch.isalpha() for ch in t) >= 2 and (
+                t.upper() in safe_words or fold(t) in _folded(frozenset(safe_words))):
+            return True
+    return False
+
+
+@lru_cache(maxsize=8)
+def _folded(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(fold(w) for w in words if len(w) >= 2 and not fold(w).isdigit())
+
+
 def any_hit(texts: Iterable[str], identity: Identity | None) -> bool:
     return any(identity_hits(t, identity) for t in texts)

@@ -68,8 +68,13 @@ def verify(directory: Path, names: tuple[str, ...] = ("english_g2.pth",)) -> Non
 
 @dataclass
 class Reading:
+    """``chars``: per emitted character (as in ``text``), its centre along the crop as a
+    fraction of the crop's width and the probabilities of its CTC columns, so a line can
+    be split into phrases with their own confidence and position (redactor.phrases)."""
+
     text: str
     confidence: float
+    chars: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
 
 
 class Recogniser:
@@ -93,7 +98,7 @@ class Recogniser:
         self.model.eval()
 
     @staticmethod
-    def _prepare(crop: np.ndarray) -> np.ndarray:
+    def _prepare(crop: np.ndarray, height: int = _IMG_H) -> np.ndarray:
         """Grey crop → float32 (64, W) normalised to [-1, 1], contrast stretched."""
         c = crop.astype(np.float32)
         lo, hi = float(c.min()), float(c.max())
@@ -102,22 +107,24 @@ class Recogniser:
         else:
             c = (c - lo) * (255.0 / (hi - lo))
         h, w = c.shape
-        nw = int(min(_MAX_W, max(_IMG_H // 2, math.ceil(_IMG_H * w / max(1, h)))))
-        im = Image.fromarray(c.astype(np.uint8)).resize((nw, _IMG_H), Image.BICUBIC)
+        nw = int(min(_MAX_W, max(height // 2, math.ceil(height * w / max(1, h)))))
+        im = Image.fromarray(c.astype(np.uint8)).resize((nw, height), Image.BICUBIC)
         return (np.asarray(im, np.float32) / 255.0 - 0.5) / 0.5
 
     @torch.no_grad()
-    def read(self, crops: list[np.ndarray], batch: int = 16) -> list[Reading]:
-        """Text and confidence for each grey crop (confidence as EasyOCR computes it)."""
+    def read(self, crops: list[np.ndarray], batch: int = 16, height: int = _IMG_H
+             ) -> list[Reading]:
+        """Text and confidence for each grey crop (confidence as EasyOCR computes it),
+        crops resized to ``height`` pixels."""
         if not crops:
             return []
-        prepared = [self._prepare(c) for c in crops]
+        prepared = [self._prepare(c, height) for c in crops]
         order = sorted(range(len(prepared)), key=lambda i: prepared[i].shape[1])
         out: list[Reading | None] = [None] * len(prepared)
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
             width = max(prepared[i].shape[1] for i in idx)
-            x = np.empty((len(idx), 1, _IMG_H, width), np.float32)
+            x = np.empty((len(idx), 1, height, width), np.float32)
             for j, i in enumerate(idx):
                 p = prepared[i]
                 x[j, 0, :, :p.shape[1]] = p
@@ -127,8 +134,35 @@ class Recogniser:
             values, indices = prob.max(dim=2)
             sizes = torch.IntTensor([preds.size(1)] * len(idx))
             texts = self.converter.decode_greedy(indices.reshape(-1).numpy(), sizes.numpy())
+            n_cols = preds.size(1)
+            ignore = set(int(k) for k in np.atleast_1d(self.converter.ignore_idx))
             for j, i in enumerate(idx):
                 v = values[j][indices[j] != 0].numpy()
                 conf = float(np.prod(v) ** (2.0 / math.sqrt(len(v)))) if len(v) else 0.0
-                out[i] = Reading(texts[j], conf)
+                chars = self._chars(indices[j].numpy(), values[j].numpy(), n_cols,
+                                    width / prepared[i].shape[1], ignore)
+                if "".join(c for c, _, _ in chars) != texts[j]:
+                    chars = ()  # should not happen; then the line is not split
+                out[i] = Reading(texts[j], conf, chars)
         return [r if r is not None else Reading("", 0.0) for r in out]
+
+    def _chars(self, ind: np.ndarray, val: np.ndarray, n_cols: int, scale: float,
+               ignore: set[int]) -> tuple[tuple[str, float, tuple[float, ...]], ...]:
+        """Greedy CTC decode (as EasyOCR's decode_greedy) keeping where each character is:
+        its run of columns → centre as a fraction of the crop width (``scale`` = padded
+        batch width / this crop's width), and the probabilities of the non-blank columns
+        of the run (the line's confidence uses the same columns)."""
+        out: list[tuple[str, float, tuple[float, ...]]] = []
+        t = 0
+        chars = self.converter.character
+        while t < n_cols:
+            c = int(ind[t])
+            e = t + 1
+            while e < n_cols and int(ind[e]) == c:
+                e += 1
+            if c != 0 and c not in ignore:
+                centre = (0.5 * (t + e)) / n_cols * scale
+                out.append((chars[c], float(min(1.0, max(0.0, centre))),
+                            tuple(float(x) for x in val[t:e])))
+            t = e
+        return tuple(out)

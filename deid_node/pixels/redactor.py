@@ -77,6 +77,9 @@ class Box:
     why: str = ""
     entities: list[str] = field(default_factory=list)
     uncertainty: float = 0.0
+    char_start: int = 0        # a phrase of a split line: its [start, end) in the line's text
+    char_end: int = 0
+    lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
 
     @property
     def w(self) -> float:
@@ -103,6 +106,45 @@ class Box:
                 "ocr_confidence": round(self.ocr_conf, 4), "decision": self.decision,
                 "why": self.why, "entities": self.entities,
                 "uncertainty": round(self.uncertainty, 4), "seen_in": self.seen_in}
+
+
+def _expected_chars(b: "Box") -> float:
+    """About how many characters a text line of this size holds (advance ≈ 0.55 × height)."""
+    return max(b.w, b.h) / (0.55 * max(1.0, min(b.w, b.h)))
+
+
+def _count_lines(rgb: np.ndarray, b: "Box") -> int:
+    """Text lines across the box: runs of at least two ink rows (columns for a tall box;
+    a row has ink on > 5% of its length), so a sliver of a neighbouring line counts too
+    (single-line ground-truth boxes: 1.4% read as two). Ink: pixels beyond 30% of the way
+    from the background (the rows just outside the box) to the text's 97th/3rd
+    percentile, so a dimmer line next to a bright one still counts."""
+    vertical = b.h > b.w
+    img = rgb.transpose(1, 0, 2) if vertical else rgb
+    bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
+    H, W = img.shape[:2]
+    y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
+    x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
+    if y1 - y0 < 6 or x1 - x0 < 3:
+        return 1
+    inside = img[y0:y1, x0:x1].astype(np.float32) @ _LUMA
+    rim = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
+                          img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32) @ _LUMA
+    bg = float(np.median(rim)) if rim.size else float(np.median(inside))
+    lo, hi = np.percentile(inside, [3, 97])
+    if max(hi - bg, bg - lo) < 25:
+        return 1
+    ink = inside > bg + 0.3 * (hi - bg) if hi - bg >= bg - lo else inside < bg - 0.3 * (bg - lo)
+    rows = ink.mean(axis=1) > 0.05
+    need = 2
+    runs, n = 0, 0
+    for r in list(rows) + [False]:
+        if r:
+            n += 1
+        else:
+            runs += n >= need
+            n = 0
+    return max(1, runs)
 
 
 def _ambiguity(p: float) -> float:
@@ -225,7 +267,10 @@ class PixelRedactor:
                                        spread=d.spread, frame=frame, seen_in=[frame]))
         return out
 
-    def _crop(self, rgb: np.ndarray, b: Box) -> list[np.ndarray]:
+    def _crop(self, rgb: np.ndarray, b: Box, luma: bool = False
+              ) -> tuple[list[np.ndarray], tuple[int, int]]:
+        """Grey crops of the box (two rotations for tall boxes) and the crop's x range;
+        ``luma``: luminance only, else the channel with the most contrast."""
         h, w = rgb.shape[:2]
         p = 2 + int(round(0.1 * min(b.w, b.h)))
         x0, y0 = max(0, int(b.x0) - p), max(0, int(b.y0) - p)
@@ -234,36 +279,180 @@ class PixelRedactor:
         # colour text on a grey background can vanish in luminance: use the channel
         # with the most contrast when it beats luminance clearly.
         chans = [grey] + [rgb[y0:y1, x0:x1, c].astype(np.float32) for c in range(3)]
-        crop = max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
+        crop = grey if luma else max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
         if b.h > 1.6 * b.w:  # rotated text on a side edge: try both directions
-            return [np.rot90(crop, 1), np.rot90(crop, 3)]
-        return [crop]
+            return [np.rot90(crop, 1), np.rot90(crop, 3)], (x0, x1)
+        return [crop], (x0, x1)
 
     def read_and_decide(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> dict[str, float]:
-        """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``."""
+        """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``.
+
+        With ``phrase_gap`` > 0 (off by default: CTC word gaps proved too noisy to tell
+        items apart, docs/pixels.md), a line that would be blanked whole (PHI or
+        unreadable) is split into phrases (runs of words with less than ``phrase_gap`` ×
+        the line height between them, located from the recogniser's CTC columns), each
+        decided on its own. ``boxes`` is updated in place (a split line is replaced by its
+        phrases)."""
         s = self.settings
         t0 = time.perf_counter()
         todo = [b for b in boxes if b.score >= s.ambiguous_floor]
         crops: list[np.ndarray] = []
         owner: list[int] = []
+        spans_x: dict[int, tuple[int, int]] = {}
         for i, b in enumerate(todo):
-            for c in self._crop(frames_rgb[b.frame], b):
+            cs, spans_x[i] = self._crop(frames_rgb[b.frame], b)
+            for c in cs:
                 if c.size and min(c.shape) >= 2:
                     crops.append(c)
                     owner.append(i)
         readings = self.recogniser.read(crops, s.ocr_batch)
+        reading_of: dict[int, Any] = {}
         for i, r in zip(owner, readings):
             b = todo[i]
             if r.confidence > b.ocr_conf or not b.text:
                 b.text, b.ocr_conf = r.text, r.confidence
+                reading_of[id(b)] = r
+        for b in todo:
+            b.lines = _count_lines(frames_rgb[b.frame], b)
+        if s.ocr_retry and self.analyzer is not None and s.policy == "phi":
+            self._retry_unreadable(frames_rgb, todo, reading_of)
         t1 = time.perf_counter()
-        readable = [b for b in todo if b.ocr_conf >= s.ocr_confidence_floor and b.text.strip()]
+        line_spans = self._decide(boxes, identity)
+        # split lines that would be blanked whole into phrases, decide those on their own
+        if s.policy == "phi" and self.analyzer is not None and s.phrase_gap > 0:
+            parts_of: dict[int, list[Box]] = {}
+            for i, b in enumerate(todo):
+                r = reading_of.get(id(b))
+                if b.decision not in ("phi", "uncertain") or r is None or b.h > 1.6 * b.w:
+                    continue
+                parts = self._phrases(b, r, spans_x[i])
+                if len(parts) >= 2:
+                    parts_of[id(b)] = parts
+            if parts_of:
+                flat = [p for ps in parts_of.values() for p in ps]
+                self._decide(flat, identity, phrases=True)
+                for b in boxes:
+                    ps = parts_of.get(id(b))
+                    if not ps:
+                        continue
+                    # evidence found on the whole line must land in some phrase, or the
+                    # line stays blanked whole
+                    for sp in line_spans.get(id(b), []):
+                        for p in ps:
+                            inside = sp.start < p.char_end and sp.end > p.char_start
+                            if p.decision == "kept" and inside:
+                                p.decision, p.why = "phi", "line-analyzer"
+                                p.entities = [getattr(sp, "entity", "PHI")]
+                                p.uncertainty = 0.0
+                    if b.decision != "phi":
+                        continue
+                    # the line's own identifiers and PHI label must each be found in a
+                    # phrase too, else the line stays blanked whole
+                    got = {e for p in ps for e in p.entities}
+                    need = {f"identity:{k}" for k in match.identity_hits(b.text, identity)}
+                    label_ok = (not b.why.startswith("label")
+                                or any(p.why.startswith("label") for p in ps))
+                    if not need <= got or not label_ok:
+                        del parts_of[id(b)]
+                boxes[:] = [p for b in boxes for p in parts_of.get(id(b), [b])]
+        t2 = time.perf_counter()
+        return {"ocr": (t1 - t0) * 1000, "analyzer": (t2 - t1) * 1000}
+
+    # other views of an unreadable crop: recogniser heights 64 and 36, luminance at 48
+    _RETRY = ((64, False), (36, False), (48, True))
+
+    def _retry_unreadable(self, frames_rgb: dict[int, np.ndarray], todo: list[Box],
+                          reading_of: dict[int, Any]) -> None:
+        """Read the boxes that would be blanked as unreadable again from other views of the
+        crop, and take a new reading only when it is all device terms (``_safe``): on 150
+        tuning images this turned 22 of 487 settings boxes readable and none of 472 PHI
+        boxes into device terms. A reading that is not all device terms is never taken from
+        a retry (best-of-several would make more confident misreadings)."""
+        s = self.settings
+        left = [b for b in todo if b.ocr_conf < s.ocr_confidence_floor and not self._safe(b)]
+        for height, luma in self._RETRY:
+            if not left:
+                return
+            crops: list[np.ndarray] = []
+            owner: list[Box] = []
+            for b in left:
+                for c in self._crop(frames_rgb[b.frame], b, luma)[0]:
+                    if c.size and min(c.shape) >= 2:
+                        crops.append(c)
+                        owner.append(b)
+            took: set[int] = set()
+            for b, r in zip(owner, self.recogniser.read(crops, s.ocr_batch, height)):
+                trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
+                            frame=b.frame, text=r.text, ocr_conf=r.confidence, lines=b.lines)
+                if self._safe(trial) and (id(b) not in took or r.confidence > b.ocr_conf):
+                    b.text, b.ocr_conf = r.text, r.confidence
+                    reading_of.pop(id(b), None)  # positions of another view: no phrases
+                    took.add(id(b))
+            left = [b for b in left if id(b) not in took]
+
+    def _phrases(self, b: Box, r: Any, crop_x: tuple[int, int]) -> list[Box]:
+        """The line's phrases as child boxes (same rows, their own x range, text and
+        confidence). Boundaries lie midway in the gaps; the first and last phrase reach the
+        line box's ends, so together the children cover the whole line."""
+        cx0, cx1 = crop_x
+        cw = max(1, cx1 - cx0)
+        chars = [(c, cx0 + f * cw, pr, k) for k, (c, f, pr) in enumerate(r.chars)]
+        words: list[list[tuple[str, float, tuple[float, ...], int]]] = [[]]
+        for ch in chars:
+            if ch[0] == " ":
+                if words[-1]:
+                    words.append([])
+            else:
+                words[-1].append(ch)
+        words = [w for w in words if w]
+        if len(words) < 2:
+            return []
+        steps = [b2[1] - a2[1] for w in words for a2, b2 in zip(w, w[1:])]
+        pitch = float(np.median(steps)) if steps else 0.5 * b.h
+        pitch = min(max(pitch, 0.3 * b.h), 1.2 * b.h)
+        gap_min = self.settings.phrase_gap * b.h
+        groups: list[list[list[tuple[str, float, tuple[float, ...], int]]]] = [[words[0]]]
+        for prev, w in zip(words, words[1:]):
+            gap = (w[0][1] - prev[-1][1]) - pitch  # blank space between the two glyphs
+            if gap >= gap_min:
+                groups.append([w])
+            else:
+                groups[-1].append(w)
+        if len(groups) < 2:
+            return []
+        bounds = [b.x0]
+        for g1, g2 in zip(groups, groups[1:]):
+            bounds.append(0.5 * (g1[-1][-1][1] + g2[0][0][1]))
+        bounds.append(b.x1)
+        out = []
+        for k, g in enumerate(groups):
+            text = " ".join("".join(c[0] for c in w) for w in g)
+            probs = [p for w in g for c in w for p in c[2]]
+            conf = float(np.prod(probs) ** (2.0 / math.sqrt(len(probs)))) if probs else 0.0
+            x0, x1 = max(b.x0, bounds[k]), min(b.x1, bounds[k + 1])
+            if x1 - x0 < 1:
+                return []
+            out.append(Box(x0, b.y0, x1, b.y1, score=b.score, spread=b.spread, frame=b.frame,
+                           seen_in=b.seen_in, text=text, ocr_conf=conf,
+                           char_start=g[0][0][3], char_end=g[-1][-1][3] + 1))
+        return out
+
+    def _decide(self, boxes: list[Box], identity: Identity | None, phrases: bool = False
+                ) -> dict[int, list[Any]]:
+        """Per box (or phrase): ignored / uncertain (unreadable) / phi / kept, and the
+        uncertainty that boxes left on the image add. Returns the analyzer's spans per box."""
+        s = self.settings
+        rules = self.policy.rules
+        safe = {id(b) for b in boxes if b.score >= s.ambiguous_floor
+                and b.ocr_conf >= s.safe_word_floor and self._safe(b)}
+        readable = [b for b in boxes if b.score >= s.ambiguous_floor and b.text.strip()
+                    and (b.ocr_conf >= s.ocr_confidence_floor or id(b) in safe)]
         spans_list: list[list[Any]] = [[] for _ in readable]
         if self.analyzer is not None and readable and s.policy == "phi":
             spans_list = self.analyzer.analyze_batch([b.text for b in readable], identity)
         spans_of = {id(b): sp for b, sp in zip(readable, spans_list)}
-        t2 = time.perf_counter()
+        labels = rules.phi_labels
         for b in boxes:
             if b.score < s.ambiguous_floor:
                 b.decision, b.why = "ignored", "below-detection-floor"
@@ -271,17 +460,27 @@ class PixelRedactor:
                 continue
             is_text = b.score >= s.detection_threshold
             u_det = max(_ambiguity(b.score), min(1.0, 2 * b.spread))
-            if id(b) not in spans_of:
-                # unreadable: blanked, never assumed safe
-                b.decision, b.why = "uncertain", "unreadable" if is_text else "ambiguous-unreadable"
+            if id(b) not in spans_of or (b.lines > 1 and s.policy == "phi"):
+                # unreadable, or several lines of text in one box read as one: blanked,
+                # never assumed safe
+                b.decision = "uncertain"
+                b.why = ("multi-line" if id(b) in spans_of else
+                         "unreadable" if is_text else "ambiguous-unreadable")
                 b.uncertainty = 0.0
                 continue
             if s.policy == "all-text":
                 b.decision, b.why = "phi", "policy-all-text"
                 continue
             hits = match.identity_hits(b.text, identity)
-            spans = spans_of[id(b)]
-            label = match.label_hit(b.text, self.policy.rules.phi_labels)
+            is_safe = id(b) in safe
+            # device/setting terms only (rules/pixels.yaml safe_words): the analyzer's spans
+            # on them are false positives ("Map G" as a name); identifiers and labels still win
+            spans = [] if is_safe else spans_of[id(b)]
+            label = match.label_hit(b.text, labels)
+            if not label and phrases and match.ends_with_label(b.text, labels):
+                label = "trailing"  # "Name:" on its own: its value is the next phrase
+            if not label and any(p.search(b.text) for p in rules.phi_patterns):
+                label = "pattern"
             if self.analyzer is None:
                 b.decision, b.why = "phi", "no-analyzer-fail-closed"
             elif hits or spans or label:
@@ -289,19 +488,37 @@ class PixelRedactor:
                 b.why = "identity" if hits else "analyzer" if spans else f"label:{label}"
                 b.entities = sorted({*(f"identity:{h}" for h in hits),
                                      *(getattr(sp, "entity", "PHI") for sp in spans)})
+            elif is_safe:
+                # read, and nothing in it can identify anyone: neither the recogniser's nor
+                # the detector's doubt can make it leak
+                b.decision, b.why = "kept", "safe-words"
+                b.uncertainty = 0.0
             else:
-                b.decision, b.why = "kept", "no-phi-found"
+                b.decision, b.why = "kept", "no-phi-found" if not phrases else "phrase-no-phi"
                 # a reading between the floor and `ocr_confident` may be a misread PHI
                 u_ocr = (s.ocr_confident - b.ocr_conf) / max(
                     1e-6, s.ocr_confident - s.ocr_confidence_floor)
                 # ...weighted by how much identifying information the text can carry:
-                # 1-2 characters ("L", "5", "()") cannot hold a name, ID or date.
-                n_alnum = sum(ch.isalnum() for ch in b.text)
+                # 1-2 characters ("L", "5", "()") cannot hold a name, ID or date. The box's
+                # length counts too: a long line read as a few characters is a bad reading.
+                n_alnum = max(sum(ch.isalnum() for ch in b.text), int(_expected_chars(b)))
                 u_ocr = min(1.0, max(0.0, u_ocr)) * min(1.0, max(0.0, (n_alnum - 2) / 6.0))
                 u_ana = self._near_miss(b.text, identity)
                 b.uncertainty = float(min(1.0, max(u_ocr, u_ana, u_det if not is_text else 0.0)))
-        t3 = time.perf_counter()
-        return {"ocr": (t1 - t0) * 1000, "analyzer": (t2 - t1 + t3 - t2) * 1000}
+        return spans_of
+
+    def _safe(self, b: Box) -> bool:
+        """Device/setting terms only (rules/pixels.yaml safe_words). Below the OCR floor the
+        reading must also hold a real term (not only numbers or single letters: garbled text
+        often reads as "6" or "R") and be about as long as the box is wide, so a name
+        partly read cannot pass as a short setting."""
+        words = self.policy.rules.safe_words
+        if b.lines > 1 or not match.safe_reading(b.text, words):
+            return False  # two lines in one box: the reading may be of one of them only
+        if b.ocr_conf >= self.settings.ocr_confidence_floor:
+            return True
+        return (match.has_safe_word(b.text, words)
+                and len(b.text.strip()) >= 0.5 * _expected_chars(b))
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:
         """Analyzer uncertainty of text it did not call PHI: its best sub-threshold candidate."""
@@ -330,8 +547,65 @@ class PixelRedactor:
         boxes = _merge(found)
         t1 = time.perf_counter()
         times = self.read_and_decide(frames_rgb, boxes, identity)
+        if self.settings.extend_ink > 0:
+            for b in boxes:
+                if b.decision in ("phi", "uncertain"):
+                    self._extend_along_ink(frames_rgb[b.frame], b, boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    def _extend_along_ink(self, rgb: np.ndarray, b: Box, boxes: Sequence[Box]) -> None:
+        """Detected lines often stop a few characters short. Follow the text's ink along the
+        line beyond both ends of a blanked box (gaps up to 0.9 × its thickness, at most
+        ``extend_ink`` × its thickness each way), never into a box that is kept. Tall boxes
+        (text rotated on a side edge) are followed up and down."""
+        vertical = b.h > b.w
+        img = rgb.transpose(1, 0, 2) if vertical else rgb
+        # work in coordinates where the line runs along x
+        bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
+        H, W = img.shape[:2]
+        th = by1 - by0
+        y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
+        x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
+        if y1 - y0 < 3 or x1 - x0 < 3:
+            return
+        band = img[y0:y1].astype(np.float32) @ _LUMA
+        inside = band[:, x0:x1]
+        # background: the rows just above and below the box (text can fill most of it)
+        rim = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
+                              img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32) @ _LUMA
+        bg = float(np.median(rim)) if rim.size else float(np.median(inside))
+        lo, hi = np.percentile(inside, [3, 97])
+        if max(hi - bg, bg - lo) < 25:
+            return
+        ink = band > bg + 0.5 * (hi - bg) if hi - bg >= bg - lo else band < bg - 0.5 * (bg - lo)
+        col = ink.sum(axis=0) >= 2
+        reach = self.settings.extend_ink * th
+        gap = max(3.0, 0.9 * th)
+
+        def span(o: Box) -> tuple[float, float, float, float]:
+            return (o.y0, o.y1, o.x0, o.x1) if vertical else (o.x0, o.x1, o.y0, o.y1)
+        kept = [span(o) for o in boxes if o.decision == "kept"]
+        kept = [k for k in kept if min(k[3], by1) - max(k[2], by0) > 0.3 * min(k[3] - k[2], th)]
+        lim_r = int(min([W, bx1 + reach] + [k[0] for k in kept if k[0] >= bx1 - 1]))
+        last = x1 - 1
+        for x in range(x1, lim_r):
+            if col[x]:
+                last = x
+            elif x - last > gap:
+                break
+        lim_l = int(max([0, bx0 - reach] + [k[1] for k in kept if k[1] <= bx0 + 1]))
+        first = x0
+        for x in range(x0 - 1, lim_l - 1, -1):
+            if col[x]:
+                first = x
+            elif first - x > gap:
+                break
+        n0, n1 = float(min(bx0, first)), float(max(bx1, last + 1))
+        if vertical:
+            b.y0, b.y1 = n0, n1
+        else:
+            b.x0, b.x1 = n0, n1
 
     @staticmethod
     def image_uncertainty(boxes: Sequence[Box]) -> float:

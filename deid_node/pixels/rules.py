@@ -5,6 +5,8 @@ header attributes (never the pixel data): a CT original is skipped without decod
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,6 +105,8 @@ class ScanRules:
     regions: list[_Rule] = field(default_factory=list)
     source: str = "<default>"
     phi_labels: tuple[str, ...] = ()
+    phi_patterns: tuple[Any, ...] = ()   # compiled regular expressions
+    safe_words: frozenset[str] = frozenset()  # upper-cased device/setting terms
 
     @classmethod
     def load(cls, path: Path) -> "ScanRules":
@@ -118,10 +122,12 @@ class ScanRules:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> "ScanRules":
-        unknown = set(data) - {"version", "scan_rules", "regions", "phi_labels"}
+        unknown = set(data) - {"version", "scan_rules", "regions", "phi_labels", "phi_patterns",
+                              "safe_words"}
         if unknown:
             raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown)}; expected "
-                              "version, scan_rules, regions, phi_labels")
+                              "version, scan_rules, regions, phi_labels, phi_patterns, "
+                              "safe_words")
         rules = []
         for i, r in enumerate(data.get("scan_rules") or []):
             where = f"{source}: scan_rules[{i}]"
@@ -134,7 +140,20 @@ class ScanRules:
         labels = data.get("phi_labels") or []
         if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
             raise ConfigError(f"{source}: phi_labels must be a list of words")
-        return cls(rules, regions, source, tuple(labels))
+        pats = data.get("phi_patterns") or []
+        if not isinstance(pats, list) or not all(isinstance(x, str) and x for x in pats):
+            raise ConfigError(f"{source}: phi_patterns must be a list of regular expressions")
+        compiled = []
+        for i, pat in enumerate(pats):
+            try:
+                compiled.append(re.compile(pat))
+            except re.error as exc:
+                raise ConfigError(f"{source}: phi_patterns[{i}] {pat!r}: {exc}") from exc
+        safe = data.get("safe_words") or []
+        if not isinstance(safe, list) or not all(isinstance(x, str) and x.strip() for x in safe):
+            raise ConfigError(f"{source}: safe_words must be a list of words")
+        return cls(rules, regions, source, tuple(labels), tuple(compiled),
+                   frozenset(w.strip().upper() for w in safe))
 
     def decide(self, ds: Dataset) -> ScanDecision:
         """Header only. No PixelData → skip; otherwise the first matching rule."""

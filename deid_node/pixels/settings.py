@@ -20,12 +20,12 @@ class PixelSettings:
     """
 
     policy: str = "phi"
-    uncertainty_threshold: float = 0.7
+    uncertainty_threshold: float = 0.8
     mc_passes: int = 8
     ocr_confidence_floor: float = 0.5
     ocr_confident: float = 0.75
     detection_threshold: float = 0.5
-    ambiguous_floor: float = 0.2
+    ambiguous_floor: float = 0.08
     pad: int = 3
     rules: Path = PROJECT_ROOT / "rules" / "pixels.yaml"
     detector: str = "detector/text_frcnn.pt"
@@ -33,6 +33,10 @@ class PixelSettings:
     static_tolerance: int = 24
     threads: int = 1
     ocr_batch: int = 16
+    phrase_gap: float = 0.0
+    safe_word_floor: float = 0.05
+    extend_ink: float = 4.0
+    ocr_retry: bool = True
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -65,6 +69,10 @@ class PixelSettings:
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),
             "ocr_batch": section.int("ocr_batch", d.ocr_batch, 1, 256),
+            "phrase_gap": section.float("phrase_gap", d.phrase_gap, 0.0, 10.0),
+            "extend_ink": section.float("extend_ink", d.extend_ink, 0.0, 20.0),
+            "safe_word_floor": section.float("safe_word_floor", d.safe_word_floor, 0.0, 1.0),
+            "ocr_retry": section.bool("ocr_retry", d.ocr_retry),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

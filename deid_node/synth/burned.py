@@ -42,7 +42,14 @@ HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
                "truetype/roboto/unhinted/RobotoCondensed-*.ttf"),
     "urw-serif": ("opentype/urw-base35/C059-*.otf", "opentype/urw-base35/P052-*.otf"),
 }
+# Extra training variety (``variety=2``, used by the detector fine-tune): one more family on
+# disk that neither split uses, and a stacked-column layout (lines one under the other at
+# any x; not the held-out footer band or two columns).
+TRAIN_EXTRA_FAMILIES: dict[str, tuple[str, ...]] = {
+    "urw-bookman": ("opentype/urw-base35/URWBookman-*.otf",),
+}
 TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
+TRAIN_LAYOUTS_V2 = TRAIN_LAYOUTS + ("stack",)
 HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
 BACKGROUNDS = ("ct", "mr", "us", "doppler", "xray", "screen", "black")
 
@@ -52,8 +59,10 @@ class FontsMissing(RuntimeError):
 
 
 @lru_cache(maxsize=4)
-def font_files(split: str) -> tuple[str, ...]:
+def font_files(split: str, variety: int = 1) -> tuple[str, ...]:
     fams = TRAIN_FAMILIES if split == "train" else HELDOUT_FAMILIES
+    if split == "train" and variety >= 2:
+        fams = {**TRAIN_FAMILIES, **TRAIN_EXTRA_FAMILIES}
     files: list[str] = []
     for patterns in fams.values():
         for pat in patterns:
@@ -168,10 +177,12 @@ def _make_identity(rng: random.Random) -> tuple[SampleIdentity, dict[str, str]]:
     return ident, values
 
 
-def _nonphi(rng: random.Random) -> str:
+def _nonphi(rng: random.Random, variety: int = 1) -> str:
     t = rng.choice(_NONPHI)
     if rng.random() < 0.3:
         t = f"{t} {rng.choice(_NONPHI)}"
+        if variety >= 2 and rng.random() < 0.3:  # long settings lines
+            t = f"{t} {rng.choice(_NONPHI)}"
     return t
 
 
@@ -347,24 +358,34 @@ class Sample:
     layout: str
 
 
-def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int) -> list[Item]:
+def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int,
+           variety: int = 1) -> list[Item]:
     keys = list(values)
     rng.shuffle(keys)
     out = [Item(values[k], True, k) for k in keys[:n_phi]]
-    out += [Item(_nonphi(rng), False, "setting") for _ in range(n_non)]
+    out += [Item(_nonphi(rng, variety), False, "setting") for _ in range(n_non)]
     rng.shuffle(out)
     return out
 
 
 def generate(seed: int, split: str = "train", h: int | None = None, w: int | None = None,
-             n_text: tuple[int, int] = (0, 14), background: str | None = None) -> Sample:
-    """Draw one image. Same seed and split → same image (the recipe is reproducible)."""
+             n_text: tuple[int, int] = (0, 14), background: str | None = None,
+             variety: int = 1) -> Sample:
+    """Draw one image. Same seed and split → same image (the recipe is reproducible).
+
+    ``variety=2`` (training only; the held-out split ignores it) adds the extra training
+    font family, the stacked-column layout, more small text and longer settings lines;
+    ``variety=1`` draws exactly the images of the original recipe.
+    """
+    if split != "train":
+        variety = 1
     rng = random.Random(seed * 7919 + (0 if split == "train" else 104729))
     nrng = np.random.default_rng(seed + (0 if split == "train" else 10**9))
     if h is None or w is None:
         h, w = rng.choice([(480, 640)] * 6 + [(512, 512), (600, 800), (384, 512), (768, 1024)])
     kind = background or rng.choice(BACKGROUNDS)
-    layout = rng.choice(TRAIN_LAYOUTS if split == "train" else HELDOUT_LAYOUTS)
+    layout = rng.choice((TRAIN_LAYOUTS_V2 if variety >= 2 else TRAIN_LAYOUTS)
+                        if split == "train" else HELDOUT_LAYOUTS)
     bg = _background(rng, nrng, kind, h, w)
     img = Image.fromarray(bg.astype(np.uint8))
     _clutter(rng, ImageDraw.Draw(img), h, w)
@@ -372,10 +393,16 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     ident, values = _make_identity(rng)
     n = rng.randint(*n_text)
     n_phi = min(len(values), rng.randint(0, n)) if n else 0
-    items = _items(rng, values, n_phi, n - n_phi)
-    fonts = font_files(split)
+    items = _items(rng, values, n_phi, n - n_phi, variety)
+    fonts = font_files(split, variety)
     font_main = rng.choice(fonts)
     base_size = rng.randint(8, 28)
+    stack_x = stack_y = 0
+    if variety >= 2:  # no extra draws for variety 1: its images stay those of the recipe
+        if rng.random() < 0.35:
+            base_size = rng.randint(8, 12)  # more of the small text that is found least
+        stack_x = rng.choice([rng.randint(2, 40), rng.randint(w // 3, 2 * w // 3)])
+        stack_y = rng.randint(2, max(3, h // 3))
     occupied = np.zeros((h, w), bool)
     boxes: list[dict[str, Any]] = []
     # cursors for stacked layouts
@@ -417,6 +444,9 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
             elif mode == "side":
                 x = rng.randint(1, 10) if rng.random() < 0.5 else w - mw - rng.randint(1, 10)
                 y = rng.randint(2, max(3, h - mh - 2))
+            elif mode == "stack":
+                x, y = stack_x, stack_y
+                stack_y += mh + rng.randint(1, 8)
             elif mode == "footer_band":
                 x = rng.randint(2, max(3, w - mw - 2))
                 y = h - mh - rng.randint(2, 30)

@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate and record the current checkpoint now, even if fewer "
                              "iterations ran")
     parser.add_argument("--channels", type=int, default=det.DEFAULT_ARCH["channels"])
+    parser.add_argument("--init", default=None,
+                        help="start from these weights (path under weights/, hash-checked "
+                             "against the MANIFEST) instead of from scratch: a fine-tune")
+    parser.add_argument("--data-version", type=int, default=1, choices=(1, 2),
+                        help="synthetic training data: 1 = the original recipe, 2 = also the "
+                             "extra font family, stacked layout, more small text "
+                             "(synth.burned.generate(variety=2))")
 
 
 def _targets(sample: burned.Sample) -> dict[str, torch.Tensor]:
@@ -139,6 +146,18 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     arch = dict(det.DEFAULT_ARCH, channels=args.channels)
     model = det.build_model(arch)
+    init_sha = init_recipe = None
+    if args.init:
+        # a copy taken before training starts: --out may be the same file as --init
+        init_path = weights.verified(args.init)
+        init_sha = weights.sha256_file(init_path)
+        init_recipe = weights.load_manifest()["entries"][args.init].get("command")
+        blob = torch.load(init_path, map_location="cpu", weights_only=True)
+        arch = dict(blob["arch"])
+        model = det.build_model(arch)
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v)
+                               for k, v in blob["state_dict"].items()})
+        print(f"initialised from {args.init} (sha256 {init_sha[:16]}...)", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     it = 0
     spent = 0.0  # training seconds over all chunks
@@ -175,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
             g["lr"] = _lr_at(it, args.iterations, args.lr)
         imgs, tgts = [], []
         for k in range(args.batch):
-            s = burned.generate(args.seed * 10**7 + it * args.batch + k, "train")
+            s = burned.generate(args.seed * 10**7 + it * args.batch + k, "train",
+                                variety=args.data_version)
             imgs.append(det.to_tensor(s.image))
             tgts.append(_targets(s))
         loss_dict = model(imgs, tgts)
@@ -198,15 +218,22 @@ def run(args: argparse.Namespace) -> int:
     metrics["iterations"] = it
     metrics["train_minutes_cpu_shared"] = round((spent + time.time() - t_start) / 60, 1)
     metrics["batch"] = args.batch
+    if args.init:
+        metrics["init"] = args.init
+        metrics["init_sha256"] = init_sha
+        metrics["init_command"] = init_recipe
+        metrics["data_version"] = args.data_version
     print(json.dumps(metrics), flush=True)
     out = weights.WEIGHTS_DIR / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     det.save_weights(model, arch, out)
     cmd = "deid-node train detector " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    how = (f"fine-tuned from {args.init} (sha256 {init_sha}) on synth.burned train split, "
+           f"data version {args.data_version}" if args.init else
+           "from scratch on deid_node.synth.burned train split")
     weights.record(args.out, command=cmd.strip(), seed=args.seed, metrics=metrics,
                    notes="text-line Faster R-CNN (stride-8 conv backbone, MC-dropout box head), "
-                         "from scratch on deid_node.synth.burned train split; metrics on the "
-                         "held-out split (other fonts, layouts, seed)")
+                         f"{how}; metrics on the held-out split (other fonts, layouts, seed)")
     print(f"wrote {out} and its MANIFEST entry", flush=True)
     return 0
 

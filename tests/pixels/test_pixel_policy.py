@@ -145,3 +145,36 @@ def test_render_png_draws_boxes(tmp_path):
 def test_phi_labels(policy, text, label):
     from deid_node.pixels.match import label_hit
     assert label_hit(text, policy.rules.phi_labels) == label
+
+
+@pytest.mark.parametrize("text, safe", [
+    ("TIS 0.3", True), ("Tis 03", True), ("FR 25 Hz Ph 0", True), ("Persist Med", True),
+    ("Map G", True), ("Frame 34/120", True), ("C5-1", True), ("x1.2", True), ("Ml 1.2", True),
+    ("P 100%", True),
+    # identifiers and anything shaped like one stay out
+    ("12/01/1950", False), ("16:09:19", False), ("DOB 11 JAN 55", False),
+    ("860 920 8759", False), ("2797867743", False), ("Li", False), ("JOHN DOE", False),
+    ("Garcia", False), ("LVE LAT", False), ("", False),
+])
+def test_safe_reading(policy, text, safe):
+    from deid_node.pixels.match import safe_reading
+    assert safe_reading(text, policy.rules.safe_words) is safe
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("Dr. DOE", True), ("Dr: DOE", True), ("Dr DOE", True), ("Dr", True), ("Dr.", True),
+    ("Ref: Dr Smith", True), ("DR 60", False), ("DR60", False), ("Gain 45 dB", False),
+])
+def test_phi_patterns(policy, text, hit):
+    assert any(p.search(text) for p in policy.rules.phi_patterns) is hit
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"scan_rules": [{"when": {}, "action": "scan"}], "phi_patterns": ["(unclosed"]},
+     "phi_patterns[0]"),
+    ({"scan_rules": [{"when": {}, "action": "scan"}], "safe_words": "TIS"}, "safe_words"),
+])
+def test_bad_pattern_and_safe_words_rules(data, needle):
+    from deid_node.pixels.rules import ScanRules
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        ScanRules.from_mapping(data, "r.yaml")

@@ -186,3 +186,79 @@ def test_small_text_on_large_radiograph_is_found(redactor):
     res = redactor.process(ds, collect(ds))
     assert res.scanned and res.quarantine_reason is None, res.as_log()
     assert _blanked(ds, box)
+
+
+def _bare(redactor, **changes) -> PixelRedactor:
+    return PixelRedactor(dataclasses.replace(redactor.settings, **changes), redactor.analyzer,
+                         redactor.model, redactor.recogniser, redactor.policy)
+
+
+def test_blanked_line_follows_its_ink(redactor):
+    """A detection that stops short of its line is extended along the text's ink, but not
+    over a neighbouring box that is kept, and not across a wide gap."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((60, 640, 3), np.uint8)
+    ink = draw_text(img, "ID 8609208759 0042", (20, 20), 16, font=FONT)
+    far = draw_text(img, "TIS 0.3", (560, 20), 16, font=FONT)
+    b = Box(ink[0] + 30, ink[1], ink[2] - 30, ink[3], score=0.9, spread=0.0, frame=0,
+            decision="phi")
+    kept = Box(far[0], far[1], far[2], far[3], score=0.9, spread=0.0, frame=0,
+               decision="kept")
+    _bare(redactor, extend_ink=4)._extend_along_ink(img, b, [b, kept])
+    assert b.x0 <= ink[0] and b.x1 >= ink[2] - 1, (b.x0, b.x1, ink)
+    assert b.x1 < far[0]
+    # rotated text on a side edge is followed along y
+    img2 = np.ascontiguousarray(np.rot90(img)).copy()        # the line now runs upwards
+    h = img2.shape[0]
+    v = Box(ink[1], h - ink[2] + 30, ink[3], h - ink[0] - 30, score=0.9, spread=0.0,
+            frame=0, decision="phi")
+    _bare(redactor, extend_ink=4)._extend_along_ink(img2, v, [v])
+    assert v.y0 <= h - ink[2] + 1 and v.y1 >= h - ink[0] - 1, (v.y0, v.y1)
+
+
+def test_settings_read_unsurely_are_kept_names_are_not(redactor):
+    """Device terms (rules/pixels.yaml safe_words) survive a low OCR confidence; anything
+    else below the floor is blanked, and the instance's identifiers always win."""
+    from deid_node.identity import Identity
+    from deid_node.pixels.redactor import Box
+    red = _bare(redactor, safe_word_floor=0.05)
+    ident = Identity(("DOE^JOHN",), ("DOE", "JOHN"), ("12345678",), (), (), (), (), ())
+
+    def box(text, conf, w=110, h=16):
+        return Box(10, 10, 10 + w, 10 + h, score=0.95, spread=0.0, frame=0, text=text,
+                   ocr_conf=conf)
+    boxes = [box("FR 25 Hz Ph 0", 0.3), box("Persist Med", 0.9), box("Jhn Dce", 0.3),
+             box("R", 0.1, w=150), box("Gain 45 dB", 0.02), box("DOE", 0.9, w=40)]
+    red._decide(boxes, ident)
+    got = [(b.decision, b.uncertainty) for b in boxes]
+    assert got[0] == ("kept", 0.0) and got[1] == ("kept", 0.0)
+    assert got[2][0] == "uncertain"            # unreadable and not a device term
+    assert got[3][0] == "uncertain"            # one letter read from a wide box: garbled
+    assert got[4][0] == "uncertain"            # below safe_word_floor
+    assert got[5][0] == "phi"
+
+
+def test_recogniser_reports_where_characters_are(redactor):
+    img = np.zeros((28, 320), np.uint8)
+    a = draw_text(img, "TIS 0.3", (6, 4), 18, font=FONT)
+    b = draw_text(img, "JOHN", (200, 4), 18, font=FONT)
+    r = redactor.recogniser.read([img])[0]
+    assert r.chars and "".join(c for c, _, _ in r.chars) == r.text
+    xs = {c: f * img.shape[1] for c, f, _ in r.chars if c in "TJ"}
+    assert a[0] - 4 <= xs["T"] <= a[0] + 16 and b[0] - 4 <= xs["J"] <= b[0] + 16, (xs, a, b)
+
+
+def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
+    """A box over a setting and a sliver of a name beside it (a dimmer and a brighter line)
+    counts two lines: its reading cannot vouch for the whole box."""
+    from deid_node.pixels.redactor import Box, _count_lines
+    img = np.zeros((60, 400, 3), np.uint8)
+    a = draw_text(img, "Zoom 1.5", (10, 10), 16, colour=(126, 126, 126), font=FONT)
+    b = draw_text(img, "Carlos O'Brien", (10, a[3] + 4), 16, font=FONT)
+    one = Box(a[0] - 1, a[1] - 1, a[2] + 1, a[3] + 1, score=0.9, spread=0.0, frame=0)
+    both = Box(a[0] - 1, a[1] - 1, a[2] + 1, b[1] + 4, score=0.9, spread=0.0, frame=0)
+    assert _count_lines(img, one) == 1 and _count_lines(img, both) == 2
+    red = _bare(redactor, safe_word_floor=0.05)
+    both.text, both.ocr_conf, both.lines = "Zoom 1.5", 0.3, 2
+    red._decide([both], None)
+    assert both.decision == "uncertain"
