@@ -160,6 +160,61 @@ def ends_with_label(text: str, labels: Iterable[str]) -> bool:
     return False
 
 
+_LABEL_PUNCT = " \t:#.;,=_~'\"|()[]-"
+
+
+def _plain(text: str) -> str:
+    """Case-folded, whitespace collapsed, label punctuation ("Pt:", "ACC#") stripped."""
+    return " ".join(text.strip().strip(_LABEL_PUNCT).casefold().split())
+
+
+def label_alone(text: str, labels: Iterable[str]) -> str | None:
+    """The reading is a PHI label and nothing else ("Pt:", "NAME", "ACC#", "DOB", "姓名"): the
+    detector cut the line short and the value is beside it. Exact after dropping case and
+    punctuation, or equal after folding OCR confusions ("Pl:" for "Pt:"; a reading with no
+    letter never counts: "10" is not "ID"), or one edit away for labels of 5+ letters
+    ("Patlent")."""
+    t = _plain(text)
+    if not t or not any(ch.isalpha() for ch in t):
+        return None
+    ft = fold(t)
+    for lab in labels:
+        pl = _plain(lab)
+        if not pl:
+            continue
+        if t == pl:
+            return lab
+        fl = fold(pl)
+        if len(fl) < 2 or not ft:
+            continue
+        if ft == fl or (len(fl) >= 5 and _within(ft, fl, 1)):
+            return lab
+    return None
+
+
+def digit_fragment(text: str, max_alnum: int = 8) -> bool:
+    """A short, mostly-digit reading of one token ("266", "4066", "-07", "1/07"): alone it
+    looks harmless, beside a blanked PHI box on the same line it is a piece of the split ID
+    or date. Not a setting with its term ("P 100%")."""
+    if len(text.split()) != 1:
+        return False
+    alnum = [ch for ch in text if ch.isalnum()]
+    digits = sum(ch.isdigit() for ch in alnum)
+    return 0 < len(alnum) <= max_alnum and digits >= 1 and 2 * digits >= len(alnum)
+
+
+_GARBLE = set("{}[]?~`\\<>@$&*!;_=§¢€£¥©®°¬¦«»¿¡")
+
+
+def garbled(text: str) -> bool:
+    """A reading made largely of symbols that screen text does not carry ("E {AO,{?"): the
+    recogniser saw something it could not read, whatever its confidence says. Two or more
+    such symbols, a quarter or more of the non-space characters."""
+    chars = [ch for ch in text if not ch.isspace()]
+    bad = sum(ch in _GARBLE for ch in chars)
+    return bad >= 2 and 4 * bad >= len(chars)
+
+
 _NUMBER = re.compile(r"^[-+x×]?\d{1,4}([.,]\d{1,2})?%?$", re.I)
 _PROBE = re.compile(r"^[A-Z]{1,3}\d{1,2}(-\d{1,2})?[A-Z]?$", re.I)   # C5-1, L12-5, P4-2
 _DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}\s*:\s*\d{2}")

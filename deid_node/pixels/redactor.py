@@ -147,6 +147,44 @@ def _count_lines(rgb: np.ndarray, b: "Box") -> int:
     return max(1, runs)
 
 
+def _line_axes(b: "Box", vertical: bool) -> tuple[float, float, float, float]:
+    """(along0, along1, across0, across1) of a box for a line running along x (or y)."""
+    return (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
+
+
+def _same_line(a: "Box", b: "Box") -> bool:
+    """Two boxes on one text line: same orientation, similar thickness (within 1.6×) and
+    overlapping across the line by ≥ 50% of the thinner."""
+    va, vb = a.h > a.w, b.h > b.w
+    if va != vb and min(b.w, b.h) > 0 and max(b.w, b.h) / min(b.w, b.h) > 1.5:
+        return False  # a short fragment ("26") can be nearly square: orientation unknown
+    _, _, c0, c1 = _line_axes(a, va)
+    _, _, d0, d1 = _line_axes(b, va)
+    ta, tb = c1 - c0, d1 - d0
+    if min(ta, tb) <= 0 or max(ta, tb) > 1.6 * min(ta, tb):
+        return False
+    return min(c1, d1) - max(c0, d0) >= 0.5 * min(ta, tb)
+
+
+def _gap_along(a: "Box", b: "Box") -> float:
+    """Blank space between two boxes of one line, along the line (negative: they overlap)."""
+    v = a.h > a.w
+    a0, a1, _, _ = _line_axes(a, v)
+    b0, b1, _, _ = _line_axes(b, v)
+    return max(b0 - a1, a0 - b1)
+
+
+def _along_sign(a: "Box", b: "Box") -> float:
+    """> 0 when b lies after a along the line (right of it; for text on a side edge either
+    way, since its reading direction is not known here), < 0 when before."""
+    v = a.h > a.w
+    a0, a1, _, _ = _line_axes(a, v)
+    b0, b1, _, _ = _line_axes(b, v)
+    if v:
+        return 1.0
+    return (b0 + b1) / 2 - (a0 + a1) / 2
+
+
 def _ambiguity(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
@@ -446,8 +484,10 @@ class PixelRedactor:
         rules = self.policy.rules
         safe = {id(b) for b in boxes if b.score >= s.ambiguous_floor
                 and b.ocr_conf >= s.safe_word_floor and self._safe(b)}
+        # a reading made largely of symbols ("E {AO,{?") is not a reading: unreadable
         readable = [b for b in boxes if b.score >= s.ambiguous_floor and b.text.strip()
-                    and (b.ocr_conf >= s.ocr_confidence_floor or id(b) in safe)]
+                    and (id(b) in safe or b.ocr_conf >= s.ocr_confidence_floor
+                         and not match.garbled(b.text))]
         spans_list: list[list[Any]] = [[] for _ in readable]
         if self.analyzer is not None and readable and s.policy == "phi":
             spans_list = self.analyzer.analyze_batch([b.text for b in readable], identity)
@@ -481,6 +521,8 @@ class PixelRedactor:
                 label = "trailing"  # "Name:" on its own: its value is the next phrase
             if not label and any(p.search(b.text) for p in rules.phi_patterns):
                 label = "pattern"
+            if not label and match.label_alone(b.text, rules.phi_context_labels):
+                label = "alone"  # "Pt:" on its own: the line was cut short, its value follows
             if self.analyzer is None:
                 b.decision, b.why = "phi", "no-analyzer-fail-closed"
             elif hits or spans or label:
@@ -547,12 +589,53 @@ class PixelRedactor:
         boxes = _merge(found)
         t1 = time.perf_counter()
         times = self.read_and_decide(frames_rgb, boxes, identity)
+        self._join_line_pieces(boxes)
         if self.settings.extend_ink > 0:
-            for b in boxes:
-                if b.decision in ("phi", "uncertain"):
-                    self._extend_along_ink(frames_rgb[b.frame], b, boxes)
+            done: set[int] = set()
+            for _ in range(4):
+                for b in boxes:
+                    if b.decision in ("phi", "uncertain") and id(b) not in done:
+                        self._extend_along_ink(frames_rgb[b.frame], b, boxes)
+                        done.add(id(b))
+                # an extension that ran up to a kept piece of the same ID joins it too
+                if not self._join_line_pieces(boxes):
+                    break
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    def _join_line_pieces(self, boxes: Sequence[Box]) -> bool:
+        """Pieces of one PHI line detected apart. A kept box on the same line as a box blanked
+        as PHI and next to it (gap ≤ the line height) is blanked with it when its reading is
+        a short, mostly-digit fragment ("266" of "ID: 9516584066": digits next to PHI are
+        PHI), and whatever kept box directly follows a lone PHI label ("Pt:" then
+        "BROWN^MARY") is its value. Repeats until nothing changes (a chain of pieces);
+        returns whether any box changed. Policy ``phi`` with an analyzer only (otherwise
+        every readable text is blanked already)."""
+        if self.settings.policy != "phi" or self.analyzer is None:
+            return False
+        changed_any = False
+        while True:
+            changed = False
+            phi = [b for b in boxes if b.decision == "phi"]
+            for k in boxes:
+                if k.decision != "kept":
+                    continue
+                digits = match.digit_fragment(k.text)
+                for p in phi:
+                    after_label = p.why == "label:alone"
+                    if not (digits or after_label) or not _same_line(p, k):
+                        continue
+                    gap = _gap_along(p, k)
+                    th = min(p.h, p.w)
+                    if digits and gap <= max(3.0, 1.0 * th) or \
+                            after_label and 0 <= _along_sign(p, k) and gap <= max(4.0, 1.5 * th):
+                        k.decision = "phi"
+                        k.why = "label-value" if after_label and not digits else "digits-next-to-phi"
+                        k.uncertainty = 0.0
+                        changed = changed_any = True
+                        break
+            if not changed:
+                return changed_any
 
     def _extend_along_ink(self, rgb: np.ndarray, b: Box, boxes: Sequence[Box]) -> None:
         """Detected lines often stop a few characters short. Follow the text's ink along the
@@ -569,32 +652,50 @@ class PixelRedactor:
         x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
         if y1 - y0 < 3 or x1 - x0 < 3:
             return
-        band = img[y0:y1].astype(np.float32) @ _LUMA
-        inside = band[:, x0:x1]
-        # background: the rows just above and below the box (text can fill most of it)
-        rim = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
-                              img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32) @ _LUMA
-        bg = float(np.median(rim)) if rim.size else float(np.median(inside))
-        lo, hi = np.percentile(inside, [3, 97])
+        # the text's ink is looked for in luminance or in the colour channel where it stands
+        # out most from its background (light text over colour flow: little luminance
+        # contrast, much in one channel)
+        rgb_band = img[y0:y1].astype(np.float32)
+        rim_rgb = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
+                                  img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32)
+        best = None
+        for view in ([_LUMA] + [np.eye(3, dtype=np.float32)[c] for c in range(3)]):
+            band_v = rgb_band @ view
+            inside_v = band_v[:, x0:x1]
+            # background: the rows just above and below the box (text can fill most of it)
+            bg_v = float(np.median(rim_rgb @ view)) if rim_rgb.size else float(
+                np.median(inside_v))
+            lo_v, hi_v = np.percentile(inside_v, [3, 97])
+            contrast = max(hi_v - bg_v, bg_v - lo_v)
+            # a channel is taken only when it clearly beats luminance (by 25%)
+            if best is None or contrast > best[0] * 1.25:
+                best = (contrast, band_v, bg_v, (lo_v, hi_v))
+        _, band, bg, (lo, hi) = best
         if max(hi - bg, bg - lo) < 25:
             return
         ink = band > bg + 0.5 * (hi - bg) if hi - bg >= bg - lo else band < bg - 0.5 * (bg - lo)
         col = ink.sum(axis=0) >= 2
         reach = self.settings.extend_ink * th
+        # a lone PHI label ("Pt:"): its value follows, up to `extend_label` line heights
+        # (rightwards; both ways on a side edge, where the reading direction is not known)
+        label_reach = max(reach, self.settings.extend_label * th) \
+            if b.why == "label:alone" else reach
+        reach_r = label_reach
+        reach_l = label_reach if vertical else reach
         gap = max(3.0, 0.9 * th)
 
         def span(o: Box) -> tuple[float, float, float, float]:
             return (o.y0, o.y1, o.x0, o.x1) if vertical else (o.x0, o.x1, o.y0, o.y1)
         kept = [span(o) for o in boxes if o.decision == "kept"]
         kept = [k for k in kept if min(k[3], by1) - max(k[2], by0) > 0.3 * min(k[3] - k[2], th)]
-        lim_r = int(min([W, bx1 + reach] + [k[0] for k in kept if k[0] >= bx1 - 1]))
+        lim_r = int(min([W, bx1 + reach_r] + [k[0] for k in kept if k[0] >= bx1 - 1]))
         last = x1 - 1
         for x in range(x1, lim_r):
             if col[x]:
                 last = x
             elif x - last > gap:
                 break
-        lim_l = int(max([0, bx0 - reach] + [k[1] for k in kept if k[1] <= bx0 + 1]))
+        lim_l = int(max([0, bx0 - reach_l] + [k[1] for k in kept if k[1] <= bx0 + 1]))
         first = x0
         for x in range(x0 - 1, lim_l - 1, -1):
             if col[x]:

@@ -107,6 +107,7 @@ class ScanRules:
     phi_labels: tuple[str, ...] = ()
     phi_patterns: tuple[Any, ...] = ()   # compiled regular expressions
     safe_words: frozenset[str] = frozenset()  # upper-cased device/setting terms
+    phi_context_labels: tuple[str, ...] = ()  # a box read as only one of these: PHI context
 
     @classmethod
     def load(cls, path: Path) -> "ScanRules":
@@ -123,11 +124,11 @@ class ScanRules:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> "ScanRules":
         unknown = set(data) - {"version", "scan_rules", "regions", "phi_labels", "phi_patterns",
-                              "safe_words"}
+                              "safe_words", "phi_context_labels"}
         if unknown:
             raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown)}; expected "
                               "version, scan_rules, regions, phi_labels, phi_patterns, "
-                              "safe_words")
+                              "safe_words, phi_context_labels")
         rules = []
         for i, r in enumerate(data.get("scan_rules") or []):
             where = f"{source}: scan_rules[{i}]"
@@ -152,8 +153,11 @@ class ScanRules:
         safe = data.get("safe_words") or []
         if not isinstance(safe, list) or not all(isinstance(x, str) and x.strip() for x in safe):
             raise ConfigError(f"{source}: safe_words must be a list of words")
+        ctx = data.get("phi_context_labels") or []
+        if not isinstance(ctx, list) or not all(isinstance(x, str) and x.strip() for x in ctx):
+            raise ConfigError(f"{source}: phi_context_labels must be a list of labels")
         return cls(rules, regions, source, tuple(labels), tuple(compiled),
-                   frozenset(w.strip().upper() for w in safe))
+                   frozenset(w.strip().upper() for w in safe), tuple(x.strip() for x in ctx))
 
     def decide(self, ds: Dataset) -> ScanDecision:
         """Header only. No PixelData → skip; otherwise the first matching rule."""

@@ -178,3 +178,41 @@ def test_bad_pattern_and_safe_words_rules(data, needle):
     from deid_node.pixels.rules import ScanRules
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         ScanRules.from_mapping(data, "r.yaml")
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Pt:", "pt"), ("NAME", "name"), ("ACC#", "acc"), ("Acc:", "acc"), ("ID:", "id"),
+    ("lD", "id"), ("DOB", "dob"), ("Patlent:", "patient"), ("Patient Name:", "patient name"),
+    ("姓名", "姓名"), ("病历号:", "病历号"),
+    # a value after the label is phi_labels' business; numbers and settings are no label
+    ("ID 95", None), ("10", None), ("Gain", None), ("2D", None), ("Exam", None),
+    ("Dr", None), ("", None), ("RT", None),
+])
+def test_phi_context_labels(policy, text, label):
+    from deid_node.pixels.match import label_alone
+    assert label_alone(text, policy.rules.phi_context_labels) == label
+
+
+@pytest.mark.parametrize("text, frag", [
+    ("266", True), ("4066", True), ("-07", True), ("1/07", True), ("x1.2", True),
+    ("Gain", False), ("ABC1", False), ("TIS 0.3", False), ("123456789", False), ("", False),
+])
+def test_digit_fragment(text, frag):
+    from deid_node.pixels.match import digit_fragment
+    assert digit_fragment(text) is frag
+
+
+def test_bad_context_labels_rule():
+    from deid_node.pixels.rules import ScanRules
+    with pytest.raises(ConfigError, match="phi_context_labels"):
+        ScanRules.from_mapping({"scan_rules": [{"when": {}, "action": "scan"}],
+                                "phi_context_labels": "Pt"}, "r.yaml")
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("E {AO,{?", True), ("[~]", True), ("TIS 0.3", False), ("BROWN^MARY", False),
+    ("Ref: Dr Rossi", False), ("P 100%", False), ("ACC#2136811", False),
+])
+def test_garbled_reading(text, bad):
+    from deid_node.pixels.match import garbled
+    assert garbled(text) is bad

@@ -262,3 +262,87 @@ def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
     both.text, both.ocr_conf, both.lines = "Zoom 1.5", 0.3, 2
     red._decide([both], None)
     assert both.decision == "uncertain"
+
+
+def test_lone_phi_label_is_blanked_with_its_value(redactor):
+    """A box read as only a PHI label ("Pt:") is a line the detector cut short: it is blanked
+    and followed along its ink to the right well past the usual reach, and a kept box right
+    after it on the line is its value."""
+    from deid_node.pixels.redactor import Box
+    if redactor.analyzer is None:
+        pytest.skip("label rules apply with the PHI analyzer")
+    img = np.zeros((60, 640, 3), np.uint8)
+    lab = draw_text(img, "Pt:", (20, 20), 16, font=FONT)
+    val = draw_text(img, "BROWN^MARY-ANNE", (lab[2] + 6, 20), 16, font=FONT)
+    b = Box(lab[0], lab[1], lab[2], lab[3], score=0.9, spread=0.0, frame=0, text="Pt:",
+            ocr_conf=0.9)
+    red = _bare(redactor, extend_ink=4, extend_label=16)
+    red._decide([b], None)
+    assert b.decision == "phi" and b.why == "label:alone"
+    red._extend_along_ink(img, b, [b])
+    assert b.x1 >= val[2] - 1, (b.x1, val)
+    # with only the usual reach the value would be cut
+    c = Box(lab[0], lab[1], lab[2], lab[3], score=0.9, spread=0.0, frame=0, text="Pt: x",
+            ocr_conf=0.9, decision="phi", why="label:pt")
+    red._extend_along_ink(img, c, [c])
+    assert c.x1 < val[2] - 1
+    # the value detected as its own box and judged harmless is blanked after the label
+    v = Box(val[0], val[1], val[2], val[3], score=0.9, spread=0.0, frame=0, text="Brownmary",
+            ocr_conf=0.9, decision="kept", why="no-phi-found")
+    far = Box(500, val[1], 560, val[3], score=0.9, spread=0.0, frame=0, text="TIS 0.3",
+              ocr_conf=0.9, decision="kept", why="safe-words")
+    assert red._join_line_pieces([b, v, far])
+    assert v.decision == "phi" and far.decision == "kept"
+
+
+def test_digits_next_to_phi_are_phi(redactor):
+    """A short number kept beside a PHI box on the same line is a piece of a split ID or
+    date: blanked with it, and the ink extension then runs through it; a number on another
+    line, or far along the line, stays."""
+    from deid_node.pixels.redactor import Box
+    if redactor.analyzer is None:
+        pytest.skip("kept boxes exist with the PHI analyzer only")
+
+    def box(x0, x1, y0, text, decision, why, h=16):
+        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, text=text,
+                   ocr_conf=0.9, decision=decision, why=why)
+    phi = box(20, 150, 20, "ID: 9516584", "phi", "label:id")
+    piece = box(158, 185, 21, "266", "kept", "safe-words")
+    chained = box(190, 215, 20, "07", "kept", "safe-words")
+    other_line = box(158, 185, 60, "0.3", "kept", "safe-words")
+    far = box(300, 330, 20, "45", "kept", "safe-words")
+    word = box(220, 262, 20, "Gain", "kept", "safe-words")
+    boxes = [phi, piece, chained, other_line, far, word]
+    assert _bare(redactor)._join_line_pieces(boxes)
+    assert piece.decision == "phi" and piece.why == "digits-next-to-phi"
+    assert chained.decision == "phi"
+    assert [b.decision for b in (other_line, far, word)] == ["kept"] * 3
+    # end to end on pixels: the fragment no longer stops the extension of the first piece
+    img = np.zeros((60, 640, 3), np.uint8)
+    ink = draw_text(img, "ID: 9516584066", (20, 20), 16, font=FONT)
+    a = Box(ink[0], ink[1], ink[0] + 0.55 * (ink[2] - ink[0]), ink[3], score=0.9,
+            spread=0.0, frame=0, text="ID: 95165", ocr_conf=0.9, decision="phi",
+            why="label:id")
+    k = Box(ink[2] - 22, ink[1], ink[2], ink[3], score=0.9, spread=0.0, frame=0,
+            text="066", ocr_conf=0.9, decision="kept", why="safe-words")
+    red = _bare(redactor, extend_ink=4)
+    assert not red._join_line_pieces([a, k])          # too far from the piece as detected
+    red._extend_along_ink(img, a, [a, k])
+    assert a.x1 <= k.x0 + 1                           # the extension stops at the kept box
+    assert red._join_line_pieces([a, k]) and k.decision == "phi"
+
+
+def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
+    """Orange text over speckled green flow: in luminance the flow looks like ink and the
+    extension runs on past the text; in the red channel, where the text stands out from its
+    rim, it stops at the text's end."""
+    from deid_node.pixels.redactor import Box
+    rng = np.random.default_rng(1)
+    img = np.zeros((60, 640, 3), np.uint8)
+    img[..., 1] = rng.integers(120, 255, (60, 640))          # green flow, speckled
+    img[..., 2] = 40
+    ink = draw_text(img, "ACC#213681159023", (20, 20), 16, colour=(255, 150, 40), font=FONT)
+    b = Box(ink[0], ink[1], ink[2] - 2.5 * (ink[3] - ink[1]), ink[3], score=0.9, spread=0.0,
+            frame=0, decision="phi", why="label:acc")
+    _bare(redactor, extend_ink=4)._extend_along_ink(img, b, [b])
+    assert ink[2] - 2 <= b.x1 <= ink[2] + 8, (b.x1, ink)   # luminance alone: ran on into the flow
