@@ -12,6 +12,7 @@ thresholds from the config and merged into non-overlapping spans:
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,8 +185,8 @@ class PhiAnalyzer:
     def _finish(self, text: str, model_spans: list[Span], identity: Identity | None) -> list[Span]:
         st = self.settings
         kept = [s for s in self._candidates(text, model_spans, identity)
-                if s.score >= st.thresholds.get(s.entity, 0.5) and s.end > s.start]
-        return merge(kept, st.uncertain_band)
+                if s.score >= st.thresholds.get(s.entity, 0.5)]
+        return finish(text, kept, st.uncertain_band)
 
     def _model_spans(self, texts: Sequence[str]) -> list[list[Span]]:
         if self.nlp is None:
@@ -264,6 +265,56 @@ class PhiAnalyzer:
         uncertain spans (1.0 for a coin toss, 0.0 when every span is clear-cut or none)."""
         u = [1.0 - abs(2.0 * s.score - 1.0) for s in spans if s.uncertain]
         return float(min(1.0, max(u))) if u else 0.0
+
+
+# Short upper-case letter runs that OCR splits off a name ("A NGELA", "ME RC ER^KIMBERLY",
+# "MORA LES") join the name span next to them, unless they are a marker, label or unit.
+_FRAGMENT_LEFT = re.compile(r"(?<![A-Za-z0-9])([A-Z]{1,2}) $")
+_FRAGMENT_RIGHT = re.compile(r"^ ([A-Z]{1,3})(?![A-Za-z0-9])")
+_NOT_FRAGMENT = frozenset({
+    "L", "R", "M", "F", "Y", "H", "S", "I", "LT", "RT", "CT", "MR", "US", "DX", "CR", "XA",
+    "NM", "PT", "AP", "PA", "LAT", "AX", "COR", "SAG", "TRV", "YO", "YRS", "DOB", "SEX", "AGE", "ID",
+    "MRN", "ACC", "NO", "AND", "OF", "THE", "FOR", "TO", "IN", "ON", "AT", "BY", "DR", "MS", "MRS",
+    "OR", "IS", "AS", "BE", "WAS", "HAS", "SN", "TEL", "PID", "SE", "IM", "IMG", "SER", "EX", "CM",
+    "MM", "HZ", "DB", "OB", "GYN", "ABD", "CF", "PW", "CW", "PD", "2D", "MI", "TI", "TIS", "TIB",
+    "FR", "GN", "DR", "W", "C", "G", "D", "E", "T", "V"}) | patterns.LABEL_WORDS
+
+
+# A name label OCR glued to the front of a name ("PATIENTBROWN, M") is not part of the name.
+_GLUED_LABEL = re.compile(r"(?:PATIENT|NAME)(?=[A-Za-z]{3})", re.IGNORECASE)
+
+
+def _absorb_name_fragments(text: str, spans: list[Span]) -> list[Span]:
+    out = list(spans)
+    for k, sp in enumerate(out):
+        if sp.entity != "PERSON" or sp.recognizer == "identity":
+            continue
+        start, end = sp.start, sp.end
+        glued = _GLUED_LABEL.match(text, start)
+        if glued and glued.end() < end:
+            start = glued.end()
+        lo = out[k - 1].end if k > 0 else 0
+        hi = out[k + 1].start if k + 1 < len(out) else len(text)
+        for _ in range(2):
+            m = _FRAGMENT_LEFT.search(text[lo:start])
+            if not m or m.group(1) in _NOT_FRAGMENT:
+                break
+            start = lo + m.start(1)
+        m = _FRAGMENT_RIGHT.match(text[end:hi])
+        if m and m.group(1) not in _NOT_FRAGMENT and text[sp.start:sp.end].isupper():
+            end = end + m.end(1)
+        if (start, end) != (sp.start, sp.end):
+            out[k] = Span(start, end, sp.entity, sp.score, sp.recognizer, sp.uncertain)
+    return out
+
+
+def finish(text: str | None, kept: Sequence[Span], band: tuple[float, float]) -> list[Span]:
+    """Spans that passed their thresholds -> the analyzer's answer: merged, OCR-split name
+    fragments joined to their name (when *text* is given), uncertainty flags set."""
+    spans = merge([s for s in kept if s.end > s.start], (0.0, 0.0))
+    if text is not None:
+        spans = merge(_absorb_name_fragments(text, spans), (0.0, 0.0))
+    return merge(spans, band)
 
 
 def merge(spans: Sequence[Span], band: tuple[float, float]) -> list[Span]:

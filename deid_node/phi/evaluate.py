@@ -110,21 +110,32 @@ def markdown_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def candidates_batch(analyzer, texts: Sequence[str], batch: int = 256) -> list[list[Span]]:
+class Candidates(list):
+    """Raw spans of one text, with the text (the analyzer's last step looks at it)."""
+
+    def __init__(self, spans: Iterable[Span], text: str) -> None:
+        super().__init__(spans)
+        self.text = text
+
+
+def candidates_batch(analyzer, texts: Sequence[str], batch: int = 256) -> list[Candidates]:
     """Every recogniser's raw spans (no identity) for many texts; model run in batches."""
-    out: list[list[Span]] = []
+    out: list[Candidates] = []
     for i in range(0, len(texts), batch):
         chunk = texts[i:i + batch]
         model = analyzer._model_spans(chunk)
-        out.extend(analyzer._candidates(t, m, None) for t, m in zip(chunk, model))
+        out.extend(Candidates(analyzer._candidates(t, m, None), t) for t, m in zip(chunk, model))
     return out
 
 
 def apply_thresholds(cands: Sequence[Sequence[Span]], thresholds: dict[str, float],
                      band: tuple[float, float] = (0.0, 0.0)) -> list[list[Span]]:
-    from .analyzer import merge
+    """What ``PhiAnalyzer.analyze`` would return with these *thresholds* (the text-dependent
+    last step only where the candidates carry their text, see :class:`Candidates`)."""
+    from .analyzer import finish
 
-    return [merge([s for s in c if s.score >= thresholds.get(s.entity, 0.5)], band) for c in cands]
+    return [finish(getattr(c, "text", None), [s for s in c if s.score >= thresholds.get(s.entity, 0.5)], band)
+            for c in cands]
 
 
 def sweep(samples: Sequence[Sample], cands: Sequence[Sequence[Span]], base: dict[str, float],

@@ -215,3 +215,101 @@ def find(text: str, context_window: int, context_boost: float) -> Iterator[tuple
             if ctx is not None and p.group is None and ctx.search(text[max(0, s - context_window):s]):
                 score = min(1.0, score + context_boost)
             yield s, e, p.entity, score, p.name
+    yield from find_names(text)
+
+
+# ---- names announced by a label, and DICOM person-name shapes
+# "Name: DOE JOHN", "PATIENT NAME DOE^JOHN", OCR-glued "NAME:DOEJOHN", "PATIENTLAURA HUGHES",
+# "PtJOHN SMITH", "姓名：张三": the words after a name label are a name unless they are a label,
+# a function word or a clinical word. The model sees these too; the rule covers positions and
+# glued forms it never learned.
+_NAME_LABEL = re.compile(
+    r"(?<![A-Za-z])(?P<lab>PATIENT(?:'S|S)?[ \t]*NAME|PAT(?:IENT)?\.?[ \t]*NAME|PT\.?[ \t]*NAME|"
+    r"NAME|P ?A ?T ?[I1L|] ?E ?N ?T|PT|姓名|患者|病人|受检者|医生|医师|主任|技师|审核|检查者|记录者)"
+    r"(?P<sep>[ \t]*[:：=][ \t]*|\.[ \t]*|[ \t]+|)", re.IGNORECASE)
+_ZH_NAME_LABEL = re.compile(r"(?:姓名|受检者|患者姓名|病人姓名)[ \t]*[:：]?[ \t]*(?P<v>[\u4e00-\u9fff]{2,4})(?![\u4e00-\u9fff])")
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[0-9][A-Za-z]+)*")
+_NAME_JOIN = re.compile(r"[ \t]{1,3}|[ \t]*,[ \t]*|\^+|\.[ \t]?|-")
+# Words after a name label that are not names: labels, function words, and what follows
+# "patient" in clinical vocabularies and DICOM attribute names (position, weight, ...).
+_NAME_STOP = frozenset("""
+ID MRN PID DOB BIRTH BIRTHDATE AGE SEX GENDER DATE TIME ACC ACCESSION NO NUMBER NUM TEL PHONE ADDRESS
+HOSPITAL INSTITUTION SERIES STUDY EXAM ACQ IMAGE IMG NAME NAMES PATIENT PATIENTS PT PAT DR MR MRS MS
+CT MRI US DX CR XA PET NM MG RF DSA ECT SPECT DR CTA MRA X RAY XRAY DWI ADC TOF MRCP
+IS ISNT WAS WERE HAS HAD HAVE WITH WITHOUT PRESENTS PRESENTED PRESENTING TOLERATED UNDERWENT IN ON AT
+OF TO FOR FROM AND OR BUT THE A AN NOT NONE SEEN REFERRED DECLINED STATES STATED REPORTS REPORTED
+DENIES DENIED RETURNED RETURNS WILL WOULD SHOULD MAY CAN COULD WHO WHICH THAT THIS THESE THOSE
+POSITION POSITIONED POSITIONING ORIENTATION SUPINE PRONE ERECT UPRIGHT LEFT RIGHT MALE FEMALE YEARS
+YEAR YO YRS OLD HISTORY CONSENT CONSENTED INFORMED IDENTIFIED IDENTIFICATION IDENTITY TRANSFERRED
+ADMITTED DISCHARGED ARRIVED REFUSED ASKED INSTRUCTED NOTIFIED CARE EDUCATION SAFETY MONITORING
+PREPARATION PREP PREPPED SETUP TABLE WEIGHT HEIGHT SIZE TYPE LIST CLASS STATUS STATE RECORD RECORDS
+CATEGORY INFORMATION INFO COMMENTS COMMENT NOTES NOTE DATA MODEL RADIATION MOTION MOVEMENT SUPPORT
+GIVEN ALIGNMENT ANATOMY ASSESSMENT ATTENUATION CHARACTERISTICS CLEARANCE CONSCIOUSNESS COORDINATE
+DISTRACTION EQUIVALENT FIXATION LOCATION PRESENTATION REPOSITIONED SEGMENTED SHIELDING ADVANCE ALERT
+ALLERGIC ASLEEP ASSISTED CALLED CONDITION COUGHED CURRENTLY DECISION DID DIED DISORIENTED ELEVATION
+EXPOSURE IMMUNOCOMPROMISED MENTAL PREGNANT PRONOUNCED RESTLESS ROTATION SEDATED UNRESPONSIVE
+ATTACHED REMAINS REMAINED STABLE UNABLE ABLE NEEDS NEEDED REQUIRES REQUIRED RECEIVED RECEIVES TAKES
+TAKING TOOK KNOWN UNKNOWN ANONYMOUS ANON UNK NA N/A NONE TEST PHANTOM QA QC MOTHER MOTHERS FATHER
+RELIGIOUS SPECIES BREED INSURANCE PLAN TELEPHONE TELEPHONES PRIMARY LANGUAGE ETHNIC GROUP COMMENT
+BODY MASS INDEX CHART LOG WEIGHTED DOSE PARAMETERS PROTOCOL SERVICE SERVICES PORTAL REGISTRATION
+""".split())
+_NAME_STOP_SUFFIX = ("TION", "SION", "MENT", "NESS", "ITY", "ATED", "IZED", "ISED", "OSIS", "ITIS",
+                     "ECTOMY", "GRAPHY", "SCOPY", "ALLY", "IOUS", "ICAL", "ABLE", "IBLE")
+_GLUED_NOT_NAME = frozenset({"S", "SS", "D", "LY", "HOOD", "LESS", "SAKE", "PLATE", "TAG", "TAGS"})
+# A DICOM person name with its component separator: DOE^JOHN, DOE^JOHN^A^^ (two letters at
+# least before and after the first caret keeps out isotopes such as F^18^ and Cu^64^).
+_PN_CARET = re.compile(r"(?<![A-Za-z0-9^])[A-Za-z][A-Za-z'’-]+\^+[A-Za-z][A-Za-z'’.-]+(?:\^+[A-Za-z'’.-]*)*")
+
+
+def _name_word_ok(word: str, first: bool) -> bool:
+    up = word.upper()
+    if up in _NAME_STOP or (len(up) > 5 and up.endswith(_NAME_STOP_SUFFIX)):
+        return False
+    if first and (word.islower() or len(word) == 1 and not word.isupper()):
+        return False  # free text: "Patient tolerated ...", "Name: a ..."
+    return True
+
+
+def find_names(text: str) -> Iterator[tuple[int, int, str, float, str]]:
+    """Names after a name label (``name_label``) and caret-separated DICOM names (``pn_caret``)."""
+    for m in _NAME_LABEL.finditer(text):
+        lab, sep = m.group("lab"), m.group("sep")
+        pos = m.end()
+        if pos >= len(text) or not text[pos].isalpha():
+            continue
+        bare = re.sub(r"[\s.]", "", lab.upper()).replace("1", "I").replace("L", "I").replace("|", "I")
+        if not sep and "\u4e00" <= lab[-1] <= "\u9fff":
+            pass  # Chinese text runs a romanised name into its label: 主治医生HE WEI
+        elif not sep:  # glued to the label by OCR
+            head = re.match(r"[A-Za-z]+", text[pos:])
+            rest = head.group() if head else ""
+            case_change = lab[-1].islower() and text[pos].isupper()
+            if not case_change and (bare in ("PT",) or len(rest) < 3 or rest.upper() in _GLUED_NOT_NAME):
+                continue
+        elif bare == "PT" and ":" not in sep and "：" not in sep and "=" not in sep:
+            continue  # "PT INR", "PT eval": a bare "PT" needs a colon or a glued name
+        words: list[tuple[int, int]] = []
+        p = pos
+        while len(words) < 4:
+            w = _NAME_WORD.match(text, p)
+            if not w or not _name_word_ok(w.group(), not words):
+                break
+            words.append(w.span())
+            j = _NAME_JOIN.match(text, w.end())
+            if not j or j.end() >= len(text):
+                break
+            p = j.end()
+        if not words:
+            continue
+        s, e = words[0][0], words[-1][1]
+        if sum(c.isalpha() for c in text[s:e]) < 2:
+            continue
+        yield s, e, "PERSON", 0.85 if sep else 0.8, "name_label"
+    for m in _ZH_NAME_LABEL.finditer(text):
+        s, e = m.span("v")
+        yield s, e, "PERSON", 0.85, "name_label"
+    for m in _PN_CARET.finditer(text):
+        s, e = m.span()
+        while e > s and text[e - 1] in "^.-'’":
+            e -= 1
+        yield s, e, "PERSON", 0.9, "pn_caret"

@@ -130,7 +130,8 @@ def training_vocabulary() -> tuple[str, ...]:
     """Every fixed clinical phrase training can draw (to measure how much of a test list it
     has literally seen)."""
     return (*ANATOMY, *ANATOMY_ZH, *MODALITY, *SEQUENCES, *SETTINGS, *SETTINGS_ZH, *FINDINGS,
-            *FINDINGS_ZH, *medical_vocabulary())
+            *FINDINGS_ZH, *medical_vocabulary(), *SCREEN_PRESETS, *SCREEN_MODES, *SCREEN_X,
+            *SCREEN_ZH, *SCREEN_ABBR, *SCREEN_MEAS)
 
 
 _UNITS = ["mm", "cm", "Hz", "kHz", "MHz", "dB", "%", "s", "ms", "mA", "kV", "kVp", "mAs", "mGy",
@@ -196,12 +197,122 @@ def _clin(rng: random.Random, zh: bool = False) -> str:
     return rng.choice(rng.choice(pools))
 
 
+# --------------------------------------------------------------------------- screen text (train only)
+# What ultrasound, X-ray, CT and MR consoles print on the image: settings, presets, probes,
+# measurement labels. Drawn only when the train split is generated (Values.aug), so the dev
+# and test texts stay exactly what they were; composed from parts, so the model learns the
+# shape (short abbreviation + value) rather than a list.
+SCREEN_ABBR = ["Map", "MAP", "Gn", "GN", "G", "Gain", "GAIN", "DR", "Dyn", "DYN R", "dB", "FR", "Fr",
+               "P", "Pwr", "PWR", "AO", "Frq", "FRQ", "F", "D", "Dep", "PRF", "WF", "SV", "Ang",
+               "Steer", "STEER", "Scale", "Persist", "PERS", "Edge", "EDGE", "Focus", "Zoom", "Smooth",
+               "Rej", "Enh", "TGC", "Dens", "CF", "PW", "CW", "PD", "PDI", "THI", "SRI", "CRI", "HD",
+               "TDI", "Comp", "Cine", "Loop", "Spd", "Sweep", "Filt", "Wall", "BL", "Base", "Vel",
+               "Gate", "Flow", "Opt", "Sens", "Sat", "Ch", "Pr", "Freq", "Q", "AGC", "AP", "Acq",
+               "Tint", "Rng", "Av", "Img", "Harm", "Pen", "Gen", "Res", "Line", "Lat", "Pers", "Sm",
+               "Thk", "Spc", "Tilt", "Se", "Im", "Ex", "ET", "EC", "Mag", "DFOV", "EI", "DI", "S",
+               "LgM", "EXI", "REX", "SID", "DAP", "ESD", "mA", "ms", "kV", "W", "L", "C", "Win", "Lev"]
+SCREEN_VALUES = ["G", "C", "H", "M", "L", "A", "B", "D", "F", "V", "Hi", "Med", "Lo", "On", "Off",
+                 "Auto", "Max", "Min", "Low", "High", "Std", "Pen", "Res", "Gen", "1/2", "2/3", "F/1"]
+SCREEN_UNITS = ["", "", "dB", "Hz", "kHz", "MHz", "cm", "mm", "%", "cm/s", "m/s", "fps", "deg",
+                "mGy", "s", "ms", "kV", "mA", "g", "bpm", "ml"]
+SCREEN_MODES = ["2D", "B", "M", "B/M", "CF", "CFM", "PW", "CW", "PD", "PDI", "THI", "TDI", "Color",
+                "Power", "Doppler", "Elasto", "SWE", "CEUS", "Contrast", "Dual", "Quad", "Live",
+                "Frz", "Freeze", "Cine", "Biopsy", "Panoramic", "3D", "4D", "HD", "XBeam", "SonoCT",
+                "XRES", "iScan", "Compound", "Harmonic", "Speckle", "Trapezoid", "Steer", "Auto Opt",
+                "HPen", "HRes", "HGen", "Pen", "Res", "Gen", "Norm", "Zoom", "Split", "Duplex",
+                "Triplex", "TVI", "AMM", "Strain", "Flow", "Store", "Print", "Meas", "Calc"]
+SCREEN_PRESETS = ["Obstetric", "Obstetrics", "OB", "OB1", "OB 1", "OB 2/3", "OB/GYN", "Early OB",
+                  "Gyn", "GYN", "Gynecology", "Abd", "ABD", "Abdomen", "Abd Gen", "Abd Pen",
+                  "Abdominal", "Renal", "Kidney", "Liver", "Aorta", "Bladder", "Prostate",
+                  "Testicle", "Scrotal", "Thyroid", "Breast", "Small Parts", "SmP", "SMP", "MSK",
+                  "Nerve", "Vascular", "Vasc", "VASC", "Carotid", "Venous", "Arterial", "LE Venous",
+                  "UE Arterial", "Cardiac", "Card", "CARD", "Adult Echo", "Ped Echo", "Fetal Heart",
+                  "Fetal", "Neonatal", "Neo Head", "TCD", "Pelvic", "Pelvis", "TV", "TA", "Endocavity",
+                  "EV", "Lung", "FAST", "Pediatric", "Ped Abd", "Superficial", "Penile",
+                  "Transcranial", "Musculoskeletal", "Thy", "Brst", "Bowel", "Appendix", "Hip",
+                  "Shoulder", "Vessel", "DVT", "Renal Art", "Portal", "Urology", "Uro", "Cardio"]
+SCREEN_MEAS = ["CRL", "BPD", "HC", "AC", "FL", "HL", "EFW", "GA", "AFI", "FHR", "NT", "OFD", "TCD",
+               "CM", "MVP", "EDD", "LMP", "CI", "Vel", "RI", "PI", "S/D", "PSV", "EDV", "TAMAX",
+               "TAMEAN", "VTI", "HR", "Dist", "D", "Vol", "Area", "Circ", "Angle", "Depth", "Ratio",
+               "SD", "Mean", "Max", "Min", "ROI", "Len", "Diam", "Thick", "Acc", "AT", "Grad", "PG"]
+SCREEN_X = ["AP", "PA", "LAT", "ERECT", "SUPINE", "PRONE", "DECUB", "OBL", "PORTABLE", "AEC",
+            "Grid", "No Grid", "Marker", "R", "L", "LT", "RT", "STND", "BONE", "BONE+", "SOFT",
+            "LUNG", "DETAIL", "CHEST", "STANDARD", "SHARP", "SMOOTH", "H", "F", "A", "S", "I"]
+SCREEN_ZH = ["增益", "动态范围", "帧频", "帧率", "深度", "频率", "彩色增益", "脉冲重复频率", "取样容积",
+             "取样门", "角度", "声功率", "输出功率", "聚焦", "焦点", "放大", "余辉", "平滑", "边缘增强",
+             "扫描线密度", "线密度", "壁滤波", "基线", "速度标尺", "灰阶图", "伪彩", "谐波成像",
+             "组织谐波成像", "空间复合成像", "复合成像", "斑点抑制", "图像优化", "自动优化", "宽景成像",
+             "弹性成像", "造影模式", "穿刺引导", "双幅", "四幅", "冻结", "解冻", "测量", "注释",
+             "体位标记", "探头", "预设", "检查模式", "心脏模式", "产科模式", "妇科模式", "腹部模式",
+             "血管模式", "小器官", "浅表", "肌骨", "泌尿", "经颅", "胎儿心脏", "胎心", "双顶径", "头围",
+             "腹围", "股骨长", "肱骨长", "羊水", "羊水深度", "孕周", "预产期", "胎儿体重", "血流",
+             "阻力指数", "搏动指数", "收缩期峰值流速", "舒张末期流速", "心率", "管电压", "管电流",
+             "曝光量", "曝光时间", "窗宽", "窗位", "层厚", "层间距", "螺距", "重建核", "骨窗", "肺窗",
+             "纵隔窗", "软组织窗", "剂量", "仰卧", "俯卧", "站立", "左侧卧位", "右侧卧位", "正位", "侧位",
+             "斜位", "凸阵", "线阵", "相控阵", "腔内", "经腹", "经阴道", "经直肠", "容积", "面积", "距离",
+             "周长", "角度测量", "流速", "压差", "时间", "图像", "电影", "存储", "打印", "报告", "病例",
+             "灰阶", "彩色", "能量", "频谱", "脉冲波", "连续波", "组织多普勒", "M型", "B型", "二维"]
+_ZH_UNITS = ["", "", "cm", "mm", "Hz", "MHz", "kHz", "dB", "%", "cm/s", "kV", "mA", "次/分", "周", "天",
+             "g", "ml", "级", "档"]
+
+
+def _num(r: random.Random) -> str:
+    return r.choice([str(r.randint(0, 9)), str(r.randint(10, 99)), str(r.randint(100, 999)),
+                     f"{r.uniform(0, 20):.1f}", f"{r.uniform(0, 3):.2f}", f"-{r.randint(1, 30)}",
+                     f"{r.randint(1, 9)}/{r.randint(1, 9)}", f"{r.randint(1, 40)}w{r.randint(0, 6)}d"])
+
+
+def _probe(r: random.Random) -> str:
+    a, b = sorted((r.randint(1, 18), r.randint(1, 18)))
+    return r.choice([f"{r.choice('CLSVXEPM')}{b}-{a}", f"{r.choice('CLSVXEPM')}{b}-{a}{r.choice(['', 'v', 'io', 'ec', 'D', '-D', 'A', 'HD'])}",
+                     f"{b}{r.choice('LCSV')}{r.choice(['', str(a), '-D', '-RS'])}",
+                     f"{r.choice(['ML', 'CL', 'LA', 'SP', 'EC', 'VF'])}{a}-{b}", f"{r.choice('CLSV')}{a}-{b}-D"])
+
+
+def _screen(r: random.Random, zh: bool = False) -> str:
+    """One piece of on-screen device text (train only)."""
+    if zh and r.random() < 0.7:
+        w = r.choice(SCREEN_ZH)
+        c = r.random()
+        if c < 0.4:
+            return w
+        if c < 0.85:
+            return f"{w}{r.choice([' ', '', ': ', '：'])}{_num(r)}{r.choice(_ZH_UNITS)}"
+        return w + r.choice(SCREEN_ZH)
+    c = r.random()
+    if c < 0.35:
+        abbr = r.choice(SCREEN_ABBR)
+        val = r.choice(SCREEN_VALUES) if r.random() < 0.25 else _num(r) + r.choice(SCREEN_UNITS)
+        return f"{abbr}{r.choice([' ', ' ', '', ': ', '=', '  '])}{val}"
+    if c < 0.5:
+        return r.choice(SCREEN_PRESETS)
+    if c < 0.6:
+        return _probe(r)
+    if c < 0.72:
+        return r.choice(SCREEN_MODES) + (f" {r.choice(SCREEN_ABBR)} {_num(r)}" if r.random() < 0.3 else "")
+    if c < 0.87:
+        return f"{r.choice(SCREEN_MEAS)}{r.choice([' ', '', ': ', '='])}{_num(r)}{r.choice(SCREEN_UNITS)}"
+    return " ".join(r.choice(SCREEN_X) for _ in range(r.randint(1, 2)))
+
+
+def _clin_train(r: random.Random, zh: bool = False) -> str:
+    """Training filler: the shared clinical filler plus on-screen device text."""
+    c = r.random()
+    if c < 0.25:
+        return _screen(r, zh)
+    if c < 0.45 and not zh:  # open clinical vocabulary, often one upper-case word alone
+        m = r.choice(medical_vocabulary())
+        return m.upper() if r.random() < 0.6 else m
+    return _clin(r, zh)
+
+
 # --------------------------------------------------------------------------- value makers
 class Values:
     """PHI value generators: each returns the surface string of one entity."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.aug = False  # train split only: richer names, screen text, glued OCR (see generate)
         self.en = Faker("en_US")
         self.zh = Faker("zh_CN")
         self.en.seed_instance(seed)
@@ -248,6 +359,34 @@ class Values:
         else:
             s = f"{giv} {fam}"
         return s.upper() if r.random() < 0.45 else s
+
+    def person_train(self, zh: bool = False) -> str:
+        """Training names: the shared forms plus shapes consoles and reports produce
+        (LAST FIRST M, DICOM PN with empty components, hyphenated names)."""
+        r = self.rng
+        if (zh and r.random() < 0.75) or r.random() < 0.7:
+            return self.person(zh)
+        if zh:
+            fam, giv = self.zh.last_romanized_name(), self.zh.first_romanized_name()
+        else:
+            fam, giv = self.en.last_name(), self.en.first_name()
+        mid = self.en.first_name()
+        form = r.randrange(1, 8)
+        if form == 1:
+            s = f"{fam} {giv}"
+        elif form == 2:
+            s = f"{fam} {giv} {mid[0]}"
+        elif form == 3:
+            s = f"{fam}^{giv}^{r.choice([mid, mid[0], ''])}^^"
+        elif form == 4:
+            s = f"{fam}-{self.en.last_name()}, {giv}"
+        elif form == 5:
+            s = f"{giv} {mid} {fam}"
+        elif form == 6:
+            s = f"{fam},{giv}"
+        else:
+            s = f"{fam}^{giv[0]}"
+        return s.upper() if r.random() < 0.6 else s
 
     def doctor(self, zh: bool = False) -> tuple[str, str]:
         """(title, name): the title is not PHI, the name is."""
@@ -465,6 +604,42 @@ TRAIN_TEMPLATES: tuple[str, ...] = (
     "zh:{WZH}{MRN}，{WZH}{PHONEZH}",
     "zh:{WZH}{ADDRZH}{WZH}",
     "zh:{DRZH}{WZH}",
+    # names in more positions and after more labels (wording of their own, not the dev/test sets)
+    "{PERSON} was scanned for {CLIN}.",
+    "Study of {PERSON}: {CLIN}, {CLIN}.",
+    "Images of {PERSON} reviewed with {DR}.",
+    "Seen today: {PERSON}, {CLIN}.",
+    "{DATE}: {PERSON} returned for {CLIN}.",
+    "Note for {PERSON} - {CLIN}",
+    "{PERSON} states {CLIN} since {DATE}.",
+    "Discussed with {PERSON} at {PHONE}.",
+    "Spoke to {PERSON} regarding {CLIN}.",
+    "{ORG} / {PERSON} / {CLIN}",
+    "{CLIN} in {PERSON}, {AGE}, {CLIN}.",
+    "Mr. {PERSON} and Mrs. {PERSON} were informed.",
+    "Ms {PERSON} declined {CLIN}.",
+    "PATIENT NAME: {PERSON}  SEX: F  {CLIN}",
+    "Patient's Name {PERSON} Patient ID {MRN}",
+    "Pat.Name:{PERSON} DOB:{DATE}",
+    "ocr:PATIENT:{PERSON} {AGE}",
+    "ocr:NAME:{PERSON} ID:{MRN}",
+    "ocr:Pt{PERSON} {CLIN}",
+    "ocr:PT NAME {PERSON}  {DATE}",
+    "ocr:{PERSON} {AGE} {DATE}",
+    "ocr:{CLIN} {CLIN} {PERSON} {ACC}",
+    "ocr:{MRN} {DATE} {PERSON}",
+    "ocr:{PERSON} {CLIN} {CLIN} {CLIN}",
+    "ocr:{W} {W} {PERSON} {MRN}",
+    "ocr:{CLIN} {CLIN} {CLIN} {CLIN} {CLIN}",
+    "ocr:{CLIN}   {CLIN}",
+    "ocr:{CLIN}",
+    "{CLIN}",
+    "zh:受检者：{PERSONZH} {CLINZH}",
+    "zh:病人{PERSONZH}{AGE}，{CLINZH}",
+    "zh:{CLINZH} {PERSONZH} {MRN}",
+    "zh:{CLINZH} {CLINZH} {CLINZH}",
+    "ocr:{CLINZH} {CLINZH} {CLINZH}",
+    "ocr:{PERSONZH}{AGE}",
 )
 
 VALID_TEMPLATES: tuple[str, ...] = (
@@ -553,7 +728,9 @@ def _make(slot: str, v: Values, ocr: bool) -> list[tuple[str, str | None]]:
     base = slot[:-2] if zh else slot
     r = v.rng
     if base == "CLIN":
-        return [(_clin(r, zh), None)]
+        return [((_clin_train if v.aug else _clin)(r, zh), None)]
+    if base == "PERSON" and v.aug:
+        return [(v.person_train(zh), "PERSON")]
     if base == "W":
         return [(v.words(zh), None)]
     if base == "SENT":
@@ -594,6 +771,21 @@ def _ocr_noise(seg: str, r: random.Random) -> str:
     return "".join(out)
 
 
+def _glue_and_split(segs: list[tuple[str, str | None]], r: random.Random) -> list[tuple[str, str | None]]:
+    """Training-only OCR damage around names: the space between a label and the name after
+    it dropped (``NAME:DOE^JOHN``, ``PATIENTLAURA HUGHES``). Only label text is glued: gluing
+    a name to clinical words or splitting it makes new tokens that teach the model that any
+    unknown word may be a name (measured: more clinical words flagged on the dev split)."""
+    out = list(segs)
+    for i, (text, lab) in enumerate(out):
+        if lab != "PERSON" or i == 0:
+            continue
+        t, lb = out[i - 1]
+        if lb is None and (t.rstrip()[-1:].isalpha() or t.rstrip().endswith(":")) and r.random() < 0.1:
+            out[i - 1] = (t.rstrip(), lb)
+    return out
+
+
 def render(template: str, v: Values) -> Sample:
     """Fill one template and apply the noise of its kind."""
     r = v.rng
@@ -615,6 +807,8 @@ def render(template: str, v: Values) -> Sample:
         segs.append((template[pos:], None))
     if kind == "free" and r.random() < 0.15:  # DICOM descriptions are often all upper case
         segs = [(s.upper(), lab) for s, lab in segs]
+    if kind == "ocr" and v.aug:
+        segs = _glue_and_split(segs, r)
     text, spans = [], []
     at = 0
     for s, lab in segs:
@@ -636,8 +830,10 @@ _FIELD_SLOTS = ("PERSON", "PERSON", "PERSON", "PERSONZH", "PERSONZH", "DATE", "D
 _LABELS = {"MRN": ["MRN", "ID", "PID", "住院号", "病历号", "门诊号", "MR#", "Patient ID", "ID:"],
            "ACC": ["ACC", "Acc#", "Accession", "检查号", "ACC NO"],
            "DATE": ["DOB", "Date", "出生日期", "检查日期", "Study date", "on", "dated", "于"],
-           "PERSON": ["Name", "Patient", "姓名", "Dr.", "by", "for", "of", "患者", "Pt"],
-           "PERSONZH": ["姓名", "患者", "医师", "Name", "Patient"],
+           "PERSON": ["Name", "Patient", "姓名", "Dr.", "by", "for", "of", "患者", "Pt", "NAME", "PATIENT",
+                      "Patient Name", "PATIENT NAME", "Pat Name", "PAT NAME", "PT NAME", "Pt.", "PT",
+                      "Pat", "Patient's Name", "Nm", "病人", "受检者", "Referring", "Operator", "Ref Phys"],
+           "PERSONZH": ["姓名", "患者", "医师", "Name", "Patient", "病人", "受检者", "NAME", "姓名:"],
            "PHONE": ["Tel", "Phone", "电话", "手机", "call"], "PHONEZH": ["电话", "手机", "联系电话", "Tel"],
            "DEV": ["SN", "S/N", "Serial", "序列号"], "CNID": ["身份证号", "ID", "证件号码"]}
 
@@ -651,7 +847,7 @@ def _fields(v: Values) -> str:
     for _ in range(n):
         slot = r.choice(_FIELD_SLOTS)
         lab = _LABELS.get(slot)
-        pre = (r.choice(lab) + r.choice([" ", ": ", "：", "", " "])) if lab and r.random() < 0.4 else ""
+        pre = (r.choice(lab) + r.choice([" ", ": ", "：", "", " ", ":", "  "])) if lab and r.random() < 0.45 else ""
         parts.append(pre.replace("{", "").replace("}", "") + "{" + slot + "}")
     seps = [" ", "  ", "   ", ", ", "; ", ". ", " / ", "，", " - "]
     text = parts[0]
@@ -669,9 +865,10 @@ def generate(split: Split, n: int, seed: int | None = None) -> list[Sample]:
     seed = SEEDS[split] if seed is None else seed
     v = Values(seed)
     templates = {"train": TRAIN_TEMPLATES, "dev": VALID_TEMPLATES, "test": TEST_TEMPLATES}[split]
+    v.aug = split == "train"
     out = []
     for _ in range(n):
-        if split == "train" and v.rng.random() < 0.4:
+        if split == "train" and v.rng.random() < 0.45:
             sample = render(_fields(v), v)
         else:
             sample = render(v.rng.choice(templates), v)

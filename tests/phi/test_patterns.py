@@ -88,3 +88,26 @@ def test_patterns(text: str, value: str, entity: str) -> None:
                                   "Matrix 256x256", "FR 25Hz DEPTH 16cm", "version 5.0.1"])
 def test_numbers_in_clinical_settings_are_not_phi(text: str) -> None:
     assert found(text) == []
+
+
+@pytest.mark.parametrize("text,name", [
+    ("NAME:DOEJOHN 45Y", "DOEJOHN"),                      # OCR glued the label to the name
+    ("PtJOHN SMITH", "JOHN SMITH"),
+    ("PATIENTLAURA HUGHES 91-YEAR-OLD", "LAURA HUGHES"),
+    ("PAT1ENT MICHAEL DAWSON 102 Y/O", "MICHAEL DAWSON"),  # OCR-damaged label
+    ("Patient Name: MURPHY^BRANDY", "MURPHY^BRANDY"),
+    ("Pt: DOE, J  DOB 1945", "DOE, J"),
+    ("PATIENT ERICAINGRAM 104Y/O", "ERICAINGRAM"),
+    ("姓名：张三丰 住院号", "张三丰"),
+    ("US ABD DOE^JOHN^A^^ 5.0MHZ", "DOE^JOHN^A"),          # DICOM PN shape anywhere
+])
+def test_names_after_a_name_label_and_dicom_pn(text: str, name: str) -> None:
+    assert (name, "PERSON") in found(text)
+
+
+@pytest.mark.parametrize("text", ["Patient tolerated well", "PATIENT TRANSFERRED TO SURGERY",
+                                  "PATIENT POSITION HFS", "Patient Orientation", "PT INR 1.2",
+                                  "PATIENTS", "NAMED", "NM BONE SCAN", "SPIPERONE F^18^", "ATSM Cu^64^",
+                                  "BSA = 0.007184*WT^0.425*HT^0.725", "Name of the procedure"])
+def test_name_labels_without_a_name_flag_nothing(text: str) -> None:
+    assert [e for _, e in found(text) if e == "PERSON"] == []

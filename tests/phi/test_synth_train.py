@@ -41,3 +41,19 @@ def test_recipe_arguments() -> None:
     ner.add_arguments(p)
     args = p.parse_args(["--seed", "3", "--epochs", "1"])
     assert args.seed == 3 and args.epochs == 1 and args.out == ner.MODEL_REL
+
+
+def test_training_only_augmentation_never_touches_dev_or_test(monkeypatch) -> None:
+    """Screen text, richer names and glued/split OCR names are drawn for the train split only,
+    so the dev (sweep) and test (reported) texts stay what they were."""
+    def boom(*_a, **_k):
+        raise AssertionError("training augmentation used outside the train split")
+
+    monkeypatch.setattr(phi_text, "_clin_train", boom)
+    monkeypatch.setattr(phi_text, "_glue_and_split", boom)
+    monkeypatch.setattr(phi_text.Values, "person_train", boom)
+    phi_text.generate("dev", 300)
+    phi_text.generate("test", 300)
+    monkeypatch.undo()
+    train = phi_text.generate("train", 400)
+    assert any(any(p in s.text for p in phi_text.SCREEN_PRESETS) for s in train)
