@@ -68,6 +68,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--associations", type=int, default=2, help="forwarding associations")
+    ap.add_argument("--pacs-max-pdu", type=int, default=16384,
+                    help="Orthanc's MaximumPduLength for both runs (Orthanc's default: 16384)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the pair; report the median round")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
@@ -93,18 +96,19 @@ def main() -> int:
 
 def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
     """One pair of runs: storescu to Orthanc directly, then through the node."""
-    direct = Orthanc(tmp / "direct").start()
+    pdu = {"MaximumPduLength": args.pacs_max_pdu}
+    direct = Orthanc(tmp / "direct", **pdu).start()
     t0 = time.perf_counter()
     storescu(direct.dicom_port, files, called="ORTHANC")
     wait_for(lambda: len(direct.instances()) >= args.n, timeout=600)
     t_direct = time.perf_counter() - t0
     direct.stop()
 
-    pacs = Orthanc(tmp / "via-node").start()
+    pacs = Orthanc(tmp / "via-node", **pdu).start()
     node = NodeProcess(tmp / "node", {
         "node": {"workers": args.workers},
         "destination": {"type": "dicom", "host": "127.0.0.1", "port": pacs.dicom_port,
-                        "ae_title": "ORTHANC"},
+                        "ae_title": "ORTHANC", "associations": args.associations},
         "audit": {"stderr": False},
     }).start()
     # warm the workers (model and rule loading is start-up cost, not throughput)
@@ -129,7 +133,8 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
     m = args.n - 1
     per = {pid: round((cpu1[pid] - cpu0[pid]) * 1000 / m, 2) for pid in cpu0}
     figures = {
-        "instances": args.n, "workers": args.workers,
+        "instances": args.n, "workers": args.workers, "associations": args.associations,
+        "pacs_max_pdu": args.pacs_max_pdu,
         "direct_per_s": round(args.n / t_direct, 1),
         "node_receive_per_s": round(m / t_recv, 1),
         "node_end_to_end_per_s": round(m / t_node, 1),
