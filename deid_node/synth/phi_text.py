@@ -10,6 +10,7 @@ only for the reported figures, written before any tuning looked at it).
 """
 from __future__ import annotations
 
+import datetime
 import random
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from functools import lru_cache
 from typing import Callable, Iterator, Literal, Sequence
 
 from faker import Faker
+from faker.providers.ssn.zh_CN import Provider as _ZhSsn
 
 Split = Literal["train", "dev", "test"]
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -436,7 +438,15 @@ class Values:
         return self.en.ssn()
 
     def cn_id(self) -> str:
-        return self.zh.ssn()
+        """An 18-digit resident ID as Faker's zh_CN ``ssn()`` makes it (the same draws), but
+        with birth dates counted back from a fixed day instead of today, so that every
+        split is the same whenever it is generated."""
+        z = self.zh
+        age = datetime.timedelta(days=z.random_int(18 * 365, 90 * 365))
+        born = (_CN_ID_REFERENCE_DAY - age).strftime("%Y%m%d")
+        body = z.numerify(z.random_element(_ZhSsn.area_codes) + born + "##")
+        body += z.random.choice("0123456789")
+        return body + str((1 - 2 * int(body, 13)) % 11).replace("10", "X")
 
     def insurance(self) -> str:
         r = self.rng
@@ -507,6 +517,10 @@ class Values:
                          f"{c} Regional Medical Center", f"{ln} Imaging Center", f"{c} Clinic",
                          f"{ln} Family Practice", f"{c.upper()} RADIOLOGY", f"{ln} Children's Hospital",
                          f"University of {c} Hospital"])
+
+
+# The day the shipped tagger's data was generated (weights/MANIFEST.json, ner/phi-tagger).
+_CN_ID_REFERENCE_DAY = datetime.date(2026, 11, 26)
 
 
 def _luhn_digit(digits: Sequence[int]) -> int:

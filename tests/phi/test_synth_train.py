@@ -57,3 +57,13 @@ def test_training_only_augmentation_never_touches_dev_or_test(monkeypatch) -> No
     monkeypatch.undo()
     train = phi_text.generate("train", 400)
     assert any(any(p in s.text for p in phi_text.SCREEN_PRESETS) for s in train)
+
+
+def test_resident_ids_do_not_move_with_the_calendar() -> None:
+    """Faker dates zh_CN IDs from today(); the splits must be the same on every day, or the
+    held-out figures could not be reproduced. Values made on 2026-11-26 (training day)."""
+    from deid_node.phi.patterns import cn_resident_id_ok
+    from deid_node.synth.phi_text import Values
+    ids = [Values(7).cn_id(), Values(8).cn_id()]
+    assert ids == ["37032319880730623X", "510113196705195421"]
+    assert all(cn_resident_id_ok(x) for x in ids)
