@@ -322,7 +322,13 @@ class _Lane(threading.Thread):
             item = self.forwarder.take(wait=1.0)
             if item is None:
                 continue
-            if self._deliver(item) is None and self.delay and not halt.is_set():
+            try:
+                done = self._deliver(item)
+            except OSError as exc:  # e.g. failed/ could not be written: keep the item, retry
+                self.forwarder.put_back(item)
+                self._backoff(f"{type(exc).__name__} while filing a delivery failure")
+                done = None
+            if done is None and self.delay and not halt.is_set():
                 halt.wait(self.delay)  # backing off: new arrivals do not cut it short
         self.destination.close()
 
