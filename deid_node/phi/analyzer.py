@@ -24,7 +24,7 @@ import yaml
 from deid_node.config import ConfigError, Section
 from deid_node.identity import Identity
 
-from . import denylist, patterns
+from . import denylist, names, patterns
 from .tokens import tokenize, words_and_spaces
 
 ENTITIES: tuple[str, ...] = ("PERSON", "DATE", "AGE", "ID", "PHONE", "EMAIL", "URL", "IP",
@@ -150,6 +150,7 @@ class PhiAnalyzer:
             if settings.use_model:
                 nlp = load_model(settings.model)
             analyzer = cls(settings, nlp)
+            names.lexicon()  # built here, not on the first text a worker analyses
             _CACHE[key] = analyzer
             return analyzer
 
@@ -175,7 +176,13 @@ class PhiAnalyzer:
     def _candidates(self, text: str, model_spans: list[Span], identity: Identity | None) -> list[Span]:
         st = self.settings
         out = list(model_spans)
+        for sp in model_spans:
+            boosted = names.boost(text, sp.start, sp.end, sp.score) if sp.entity == "PERSON" else None
+            if boosted is not None:
+                out.append(Span(sp.start, sp.end, sp.entity, boosted, "lexicon"))
         for s, e, ent, score, name in patterns.find(text, st.context_window, st.context_boost):
+            out.append(Span(s, e, ent, score, f"pattern:{name}"))
+        for s, e, ent, score, name in names.find(text):
             out.append(Span(s, e, ent, score, f"pattern:{name}"))
         if identity:
             for s, e, ent in denylist.find(text, identity):
