@@ -128,7 +128,9 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
     cpu1 = {pid: _cpu_seconds(pid) for pid in cpu0}
     node.stop()
     pacs.stop()
-    timeline = _timeline(node.audit_lines())
+    lines = node.audit_lines()
+    timeline = _timeline(lines)
+    forwarders = {e["pid"] for e in lines if e["event"] == "forwarder_started"}
 
     m = args.n - 1
     per = {pid: round((cpu1[pid] - cpu0[pid]) * 1000 / m, 2) for pid in cpu0}
@@ -140,7 +142,8 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
         "node_end_to_end_per_s": round(m / t_node, 1),
         "cpu_ms_per_instance": {
             "node_main": per[node_pids[0]],
-            "workers_and_helpers": round(sum(per[p] for p in node_pids[1:]), 2),
+            "forwarder": round(sum(per.get(p, 0.0) for p in forwarders), 2),
+            "workers_and_helpers": round(sum(per[p] for p in node_pids[1:] if p not in forwarders), 2),
             "orthanc": per[pacs.proc.pid],
         },
         "machine_busy_during_node_run": round((busy1 - busy0) / max(1, all1 - all0), 3),

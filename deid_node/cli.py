@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          bind=args.bind)
     node = Node(settings)
     print(f"deid-node {__version__}: {settings.node.ae_title} on {settings.node.bind}:"
-          f"{settings.node.port}, forwarding to {node.forwarder.destination.name}, "
+          f"{settings.node.port}, forwarding to {node.forwarder.name}, "
           f"{settings.node.workers} worker(s), var {settings.var}", file=sys.stderr, flush=True)
     from .review.server import start_in_background
     start_in_background(settings, node.key)  # only when the config enables the review console

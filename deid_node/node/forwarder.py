@@ -1,7 +1,8 @@
 """Delivery of de-identified instances from spool/outbox and spool/ready to the destination.
 
-One forwarder thread owns the destination. A DICOM destination keeps one association
-open and reuses it; it proposes, for each SOP class seen, the instance's own transfer
+The forwarder runs in a process of its own (``ForwarderProcess``) so that sending never
+competes with receiving for one GIL; its lanes (threads) each keep one association open
+and reuse it; it proposes, for each SOP class seen, the instance's own transfer
 syntax and the uncompressed ones, so an instance whose compressed syntax the PACS refuses
 is decompressed and sent as Explicit VR Little Endian instead. Transient trouble (PACS
 down, association refused, 'out of resources') is retried with exponential backoff and
@@ -11,13 +12,16 @@ status recorded.
 """
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import socket
 import ssl
 import threading
 import time
 from collections import OrderedDict, deque
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pydicom
 from pydicom.filereader import read_file_meta_info
@@ -25,7 +29,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 from pynetdicom import AE, _config, build_context
 
 from .. import audit
-from ..settings import DestinationSettings, TlsSettings
+from ..settings import DestinationSettings, Settings, TlsSettings
+from ..sitekey import load_or_create
 from .spool import Reaper, Spool, durable_write, fsync_dir, sop_uid_of
 
 # Send files as they are on disk, without decoding and re-encoding them in the node's
@@ -236,6 +241,7 @@ class Forwarder:
         self._ready: deque[Path] = deque()
         self._outbox: deque[Path] = deque()
         self._owned: set[Path] = set()
+        self._waiting: set[Path] = set()  # what _ready holds, for enqueue's duplicate check
         self._outbox_at = 0.0
         self._attempts: dict[str, int] = {}
         self._cond = threading.Condition()
@@ -259,8 +265,11 @@ class Forwarder:
         self.reaper.stop()
 
     def enqueue(self, item: Path) -> None:
-        """Queue a ready/ item the pipeline has just produced."""
+        """Queue a ready/ item the pipeline has just produced (once, however often told)."""
         with self._cond:
+            if item in self._waiting or item in self._owned:
+                return
+            self._waiting.add(item)
             self._ready.append(item)
             self._cond.notify()
 
@@ -276,6 +285,7 @@ class Forwarder:
                 for q in (self._outbox, self._ready):
                     if q:
                         item = q.popleft()
+                        self._waiting.discard(item)
                         self._owned.add(item)
                         return item
                 if self._halt.is_set() or not self._cond.wait(wait):
@@ -286,7 +296,11 @@ class Forwarder:
         """A lane could not deliver *item* now: it goes back to the head of its queue."""
         with self._cond:
             self._owned.discard(item)
-            (self._ready if self.spool.job_of(item) else self._outbox).appendleft(item)
+            if self.spool.job_of(item):
+                self._waiting.add(item)
+                self._ready.appendleft(item)
+            else:
+                self._outbox.appendleft(item)
 
     def done(self, item: Path, delivered: bool) -> None:
         with self._cond:
@@ -301,9 +315,6 @@ class Forwarder:
             n = self._attempts[item.name] = self._attempts.get(item.name, 0) + 1
             return n
 
-    def drain(self) -> int:
-        """Deliver everything waiting now on the first lane (for admin tools and tests)."""
-        return self.lanes[0].drain()
 
 
 class _Lane(threading.Thread):
@@ -331,15 +342,6 @@ class _Lane(threading.Thread):
             if done is None and self.delay and not halt.is_set():
                 halt.wait(self.delay)  # backing off: new arrivals do not cut it short
         self.destination.close()
-
-    def drain(self) -> int:
-        sent = 0
-        while (item := self.forwarder.take(wait=0)) is not None:
-            done = self._deliver(item)
-            if done is None:
-                break
-            sent += done
-        return sent
 
     def _deliver(self, item: Path) -> int | None:
         """Send one item: 1 when delivered, 0 when it left the queue otherwise (gone or
@@ -392,3 +394,121 @@ class _Lane(threading.Thread):
         self.forwarder.done(item, delivered=False)
         audit.event("delivery_failed", destination=self.destination.name, new_sop_uid=sop_uid_of(item),
                     reason=why, status=info["status"])
+
+
+class ForwarderProcess:
+    """The forwarder in a process of its own.
+
+    Sending costs the node about as much CPU as receiving (PDU encoding, the associations'
+    reactor threads); in one process the two took turns on one GIL, so a busy forwarder
+    slowed what modalities see. The node tells this process about each ready/ result
+    through a pipe; the process delivers it and removes the job. If the process dies, the
+    node starts another, which picks up everything in ready/ again (nothing is lost: the
+    incoming job stays until delivery).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = make_destination(settings.destination).name
+        self.restarts = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._sent = self._ctx.Value("q", 0)
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._stopping = False
+        self._started_at = 0.0
+        self._restart_at: float | None = None
+        self._pause = 0.0
+
+    @property
+    def sent(self) -> int:
+        """Instances delivered by the processes that have stopped cleanly."""
+        return int(self._sent.value)
+
+    def start(self) -> None:
+        items, conn = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=run_forwarder, args=(self.settings, items, self._sent),
+                                 name="deid-node-forwarder", daemon=True)
+        proc.start()
+        items.close()  # the child holds the only reader: it sees EOF when the node dies
+        self._started_at = time.monotonic()
+        with self._lock:
+            self._proc, self._conn = proc, conn
+
+    def enqueue(self, item: Path) -> None:
+        """Hand a ready/ result to the forwarding process."""
+        with self._lock:
+            try:
+                assert self._conn is not None
+                self._conn.send(str(item))
+            except (OSError, ValueError):
+                pass  # the process is gone: its successor rescans ready/
+
+    def ensure_running(self) -> bool:
+        """Start a new forwarding process if the last one died; False while it is down.
+
+        One that dies again soon after its start is restarted after a growing pause
+        (1 s doubling to a minute), so a broken set-up does not spin."""
+        if self._stopping or self._proc is None or self._proc.is_alive():
+            return True
+        now = time.monotonic()
+        if self._restart_at is None:
+            quick = now - self._started_at < 10.0
+            self._pause = min(60.0, self._pause * 2 if quick and self._pause else 1.0 if quick else 0.0)
+            self._restart_at = now + self._pause
+            audit.event("error", where="forwarder", error="process-exited",
+                        exitcode=self._proc.exitcode, action="restarting", after_s=self._pause)
+        if now < self._restart_at:
+            return False
+        self._restart_at = None
+        self.restarts += 1
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+        self.start()
+        return False
+
+    def stop(self) -> None:
+        self._stopping = True
+        with self._lock:
+            try:
+                if self._conn is not None:
+                    self._conn.send(None)
+            except OSError:
+                pass
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._proc is None:
+            return
+        self._proc.join(timeout)
+        if self._proc.is_alive():  # a lane stuck in a send: the items stay in the spool
+            self._proc.terminate()
+            self._proc.join(5)
+
+
+def run_forwarder(settings: Settings, items: Connection, sent: Any) -> None:
+    """Entry point of the forwarding process: deliver what ready/ and the outbox hold and
+    what the node announces, until the node says stop (None) or goes away (EOF)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # the node stops this process through the pipe
+    key = load_or_create(settings.key_file, create=False)
+    audit.configure(settings.audit.file, key=key, stderr=settings.audit.stderr, component="forwarder")
+    spool = Spool(settings.var, quota=settings.receiver.spool_quota,
+                  min_free=settings.receiver.min_free_disk)
+    forwarder = Forwarder(spool, settings.destination)
+    forwarder.start()
+    waiting = spool.ready_items()
+    for item in waiting:  # results a predecessor left undelivered
+        forwarder.enqueue(item)
+    audit.event("forwarder_started", destination=forwarder.destination.name,
+                lanes=len(forwarder.lanes), waiting=len(waiting))
+    try:
+        while (name := items.recv()) is not None:
+            forwarder.enqueue(Path(name))
+    except (EOFError, OSError):
+        pass
+    forwarder.stop()
+    forwarder.join(timeout=30)
+    with sent.get_lock():
+        sent.value += forwarder.sent

@@ -1,8 +1,8 @@
 """The running node: receiver, dispatcher to worker processes, forwarder.
 
 Receiving never waits for processing: the receiver only writes to the spool and wakes the
-dispatcher, which hands jobs to a pool of worker processes; the forwarder has its own
-association to the destination. A slow pixel model never stalls a modality.
+dispatcher, which hands jobs to a pool of worker processes; the forwarder is a process of
+its own with its own associations to the destination. A slow pixel model never stalls a modality.
 """
 from __future__ import annotations
 
@@ -21,15 +21,14 @@ from ..pipeline import quarantine_id
 from ..quarantine import Quarantine
 from ..settings import Settings
 from ..sitekey import load_or_create
-from .forwarder import Forwarder
+from .forwarder import ForwarderProcess
 from .receiver import Receiver
 from .spool import Spool, durable_unlink
-from .worker import init_worker, process_job
+from .worker import init_worker, process_jobs
 
 MAX_WORKER_CRASHES = 3
-
-
 MAX_JOB_ERRORS = 3
+MAX_BATCH = 8  # jobs per trip to a worker when they queue up
 
 
 class Dispatcher(threading.Thread):
@@ -40,8 +39,13 @@ class Dispatcher(threading.Thread):
     """
 
     def __init__(self, settings: Settings, spool: Spool, quarantine: Quarantine, key: bytes,
-                 on_ready: Callable[[Path], None]) -> None:
+                 on_ready: Callable[[Path], None], *,
+                 runner: Callable[[list[str]], list[dict[str, Any]]] = process_jobs,
+                 initializer: Callable[[Settings], None] = init_worker) -> None:
+        """*runner* and *initializer* run in the worker processes (module-level functions)."""
         super().__init__(name="dispatcher", daemon=True)
+        self.runner = runner
+        self.initializer = initializer
         self.settings = settings
         self.spool = spool
         self.quarantine = quarantine
@@ -51,7 +55,7 @@ class Dispatcher(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._queue: deque[str] = deque(str(p) for p in spool.pending())
-        self._in_flight: dict[str, Future] = {}
+        self._in_flight: dict[str, Future] = {}  # job -> the future of its batch
         self._crashes: dict[str, int] = {}
         self._errors: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -60,7 +64,7 @@ class Dispatcher(threading.Thread):
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker, initargs=(self.settings,))
+                                   initializer=self.initializer, initargs=(self.settings,))
         # The pool spawns a worker only when a job finds none idle; start them all now, so
         # rule and model loading (seconds each) happens before the first study arrives.
         for _ in range(self.workers):
@@ -96,52 +100,65 @@ class Dispatcher(threading.Thread):
                 if self._in_flight:
                     return
                 self._queue.remove(suspects[0])
-                batch = [suspects[0]]
+                batches = [[suspects[0]]]
             else:
-                room = max(0, self.workers * 4 - len(self._in_flight))
-                batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
-            for i, key in enumerate(batch):
+                # Up to two batches per worker in flight; a batch takes what has queued
+                # up (one job when the node is quiet, so nothing waits for company).
+                room = self.workers * 2 - len(set(self._in_flight.values()))
+                batches = []
+                while room > 0 and self._queue:
+                    size = min(MAX_BATCH, max(1, len(self._queue) // room))
+                    batches.append([self._queue.popleft() for _ in range(size)])
+                    room -= 1
+            for i, batch in enumerate(batches):
                 try:
-                    fut = self.pool.submit(process_job, key)
+                    fut = self.pool.submit(self.runner, batch)
                 except (BrokenProcessPool, RuntimeError):
-                    self._queue.extendleft(reversed(batch[i:]))
+                    self._queue.extendleft(reversed([k for b in batches[i:] for k in b]))
                     self._restart_pool()
                     return
-                self._in_flight[key] = fut
-                fut.add_done_callback(lambda f, k=key: self._finished(k, f))
+                for key in batch:
+                    self._in_flight[key] = fut
+                fut.add_done_callback(lambda f, b=batch: self._finished(b, f))
 
-    def _finished(self, key: str, fut: Future) -> None:
+    def _finished(self, batch: list[str], fut: Future) -> None:
         exc = fut.exception()
         with self._lock:
-            self._in_flight.pop(key, None)
-        if exc is None:
+            for key in batch:
+                self._in_flight.pop(key, None)
+        if isinstance(exc, BrokenProcessPool):
+            # A worker died (e.g. killed or a crashing codec): the jobs are still in
+            # incoming/, and each is a suspect until it has run alone.
+            with self._lock:
+                for key in reversed(batch):
+                    n = self._crashes[key] = self._crashes.get(key, 0) + 1
+                    if n >= MAX_WORKER_CRASHES:
+                        self._quarantine_poison(Path(key))
+                    else:
+                        self._queue.appendleft(key)
+                self._restart_pool()
+        else:
+            results = fut.result() if exc is None else [{"error": type(exc).__name__}] * len(batch)
+            for key, summary in zip(batch, results):
+                self._job_done(key, summary)
+        self._wake.set()
+
+    def _job_done(self, key: str, summary: dict[str, Any]) -> None:
+        if "error" not in summary:
             self.done += 1
             self._crashes.pop(key, None)
             self._errors.pop(key, None)
-            ready = fut.result().get("ready")
-            if ready:
-                self.on_ready(Path(ready))
-        elif isinstance(exc, BrokenProcessPool):
-            # A worker died (e.g. killed or a crashing codec): the job is still in incoming/.
-            n = self._crashes.get(key, 0) + 1
-            self._crashes[key] = n
+            if summary.get("ready"):
+                self.on_ready(Path(summary["ready"]))
+            return
+        # e.g. the disk refused the result: the job stays in incoming/ and is retried,
+        # here a few times, then at the next start.
+        n = self._errors[key] = self._errors.get(key, 0) + 1
+        audit.event("error", where="worker", error=summary["error"], job=Path(key).name,
+                    attempt=n, retry="now" if n < MAX_JOB_ERRORS else "at-next-start")
+        if n < MAX_JOB_ERRORS:
             with self._lock:
-                if n >= MAX_WORKER_CRASHES:
-                    self._quarantine_poison(Path(key))
-                else:
-                    self._queue.appendleft(key)
-                self._restart_pool()
-        else:
-            # e.g. the disk refused the result: the job stays in incoming/ and is retried,
-            # here a few times, then at the next start.
-            n = self._errors.get(key, 0) + 1
-            self._errors[key] = n
-            audit.event("error", where="worker", error=type(exc).__name__, job=Path(key).name,
-                        attempt=n, retry="now" if n < MAX_JOB_ERRORS else "at-next-start")
-            if n < MAX_JOB_ERRORS:
-                with self._lock:
-                    self._queue.append(key)
-        self._wake.set()
+                self._queue.append(key)
 
     def _restart_pool(self) -> None:
         if getattr(self.pool, "_broken", False):
@@ -186,7 +203,7 @@ class Node:
                            min_free=settings.receiver.min_free_disk)
         self.quarantine = Quarantine(settings.var / "quarantine")
         self.removed = self.spool.recover()
-        self.forwarder = Forwarder(self.spool, settings.destination)
+        self.forwarder = ForwarderProcess(settings)
         self.dispatcher = Dispatcher(settings, self.spool, self.quarantine, self.key,
                                      on_ready=self.forwarder.enqueue)
         self.receiver = Receiver(settings.node, settings.receiver, self.spool,
@@ -198,7 +215,7 @@ class Node:
         self.receiver.start()
         audit.event("started", ae_title=self.settings.node.ae_title, bind=self.settings.node.bind,
                     port=self.receiver.port, workers=self.settings.node.workers,
-                    destination=self.forwarder.destination.name, pending=len(self.spool.pending()),
+                    destination=self.forwarder.name, pending=len(self.spool.pending()),
                     outbox=len(self.spool.outbox_items()), partial_writes_removed=self.removed)
 
     def stop(self) -> None:
@@ -206,7 +223,7 @@ class Node:
         self.dispatcher.stop()
         self.dispatcher.join(timeout=60)
         self.forwarder.stop()
-        self.forwarder.join(timeout=30)
+        self.forwarder.join(timeout=45)
         audit.event("stopped", received=self.receiver.received, processed=self.dispatcher.done,
                     forwarded=self.forwarder.sent)
 
@@ -216,5 +233,5 @@ class Node:
             signal.signal(sig, lambda *_: stop.set())
         self.start()
         while not stop.wait(1.0):
-            pass
+            self.forwarder.ensure_running()
         self.stop()

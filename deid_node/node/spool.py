@@ -237,6 +237,10 @@ class Spool:
         os.replace(tmp, final)  # readers never see a partial file
         return final
 
+    def ready_items(self) -> list[Path]:
+        """Results waiting for delivery, in arrival order of their jobs."""
+        return sorted(self.ready.glob("*.dcm"))
+
     def job_of(self, item: Path) -> Path | None:
         """The incoming job a ready/ item was made from; None for standalone outbox items."""
         if item.parent != self.ready:

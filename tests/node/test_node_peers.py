@@ -3,6 +3,8 @@ subprocess, Debian's Orthanc as the research PACS; checked through Orthanc's RES
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -202,6 +204,32 @@ def test_pacs_down_then_up_delivers_everything(tmp_path: Path, make_node: Any, c
     pacs.start()
     try:
         assert len(arrived(pacs, len(files))) == len(files)
+    finally:
+        pacs.stop()
+
+
+def test_forwarder_process_killed_is_restarted_and_delivers_everything(tmp_path: Path, make_node: Any,
+                                                                        ct_files: Any) -> None:
+    files, _ = ct_files
+    pacs = Orthanc(tmp_path / "late")
+    node = make_node(dicom_destination(pacs.dicom_port))
+    storescu(node.port, files)  # accepted while the PACS is down: results wait in ready/
+    wait_for(lambda: len(list((node.var / "spool" / "ready").glob("*.dcm"))) == len(files),
+             what="results waiting for delivery")
+    first = [e for e in node.audit_lines() if e["event"] == "forwarder_started"]
+    assert len(first) == 1
+    os.kill(first[0]["pid"], signal.SIGKILL)
+    restarted = wait_for(lambda: [e for e in node.audit_lines() if e["event"] == "forwarder_started"][1:],
+                         what="a new forwarding process")
+    assert restarted[0]["pid"] != first[0]["pid"] and restarted[0]["waiting"] == len(files)
+    assert any(e["event"] == "error" and e.get("where") == "forwarder" for e in node.audit_lines())
+    pacs.start()
+    try:
+        assert len(arrived(pacs, len(files))) == len(files)
+        time.sleep(1)
+        assert len(pacs.instances()) == len(files)
+        wait_for(lambda: not list((node.var / "spool" / "incoming").glob("*.dcm")),
+                 what="delivered jobs removed")
     finally:
         pacs.stop()
 
