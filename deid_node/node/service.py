@@ -32,7 +32,7 @@ MAX_BATCH = 8  # jobs per trip to a worker when they queue up
 
 
 class Dispatcher(threading.Thread):
-    """Feeds incoming jobs to the worker pool in arrival order, a bounded number at a time.
+    """Feeds incoming jobs to the worker pool in arrival order, in batches when they queue up.
 
     The queue lives in memory: the receiver submits each job as it is accepted, and at
     start-up everything already in spool/incoming is queued first, oldest first.
