@@ -7,7 +7,10 @@ job runs again and, being deterministic, files the same entry.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +60,26 @@ class _WorkerState:
 _state: _WorkerState | None = None
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the node is gone. Pool workers wait on their call queue and
+    would outlive a node killed with -9, each holding its models in memory; their jobs
+    are safe in spool/incoming for the next start. The parent's sentinel (a pipe the
+    node holds open) also covers a node that died while this worker was still starting."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def init_worker(settings: Settings) -> None:
     """Process initializer: load rules and models once per worker process."""
     global _state
+    _exit_with_parent()
     key = load_or_create(settings.key_file, create=False)
     audit.configure(settings.audit.file, key=key, stderr=settings.audit.stderr, component="worker")
     state = _WorkerState()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -232,6 +233,19 @@ def test_forwarder_process_killed_is_restarted_and_delivers_everything(tmp_path:
                  what="delivered jobs removed")
     finally:
         pacs.stop()
+
+
+def test_node_processes_do_not_outlive_a_killed_node(tmp_path: Path, make_node: Any) -> None:
+    node = make_node({"type": "folder", "path": str(tmp_path / "out")})
+    assert node.proc is not None
+    children = [int(x) for x in subprocess.run(["pgrep", "-P", str(node.proc.pid)], capture_output=True,
+                                                 text=True).stdout.split()]
+    assert len(children) >= 2  # workers and the forwarder
+    os.kill(node.proc.pid, signal.SIGKILL)  # the node alone, not its process group
+    node.proc.wait()
+    wait_for(lambda: not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                          and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]],
+             timeout=30, what="the node's processes gone")
 
 
 def test_kill9_mid_send_loses_nothing_and_duplicates_nothing(orthanc: Orthanc, make_node: Any,
