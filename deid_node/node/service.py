@@ -102,9 +102,9 @@ class Dispatcher(threading.Thread):
                 self._queue.remove(suspects[0])
                 batches = [[suspects[0]]]
             else:
-                # Up to two batches per worker in flight; a batch takes what has queued
-                # up (one job when the node is quiet, so nothing waits for company).
-                room = self.workers * 2 - len(set(self._in_flight.values()))
+                # One batch per worker in flight; the next takes what has queued up
+                # meanwhile (one job when the node is quiet, so nothing waits for company).
+                room = self.workers - len(set(self._in_flight.values()))
                 batches = []
                 while room > 0 and self._queue:
                     size = min(MAX_BATCH, max(1, len(self._queue) // room))
