@@ -69,6 +69,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--associations", type=int, default=2, help="forwarding associations")
+    ap.add_argument("--worker-nice", type=int, default=10, help="node.worker_nice")
     ap.add_argument("--pacs-max-pdu", type=int, default=16384,
                     help="Orthanc's MaximumPduLength for both runs (Orthanc's default: 16384)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the pair; report the median round")
@@ -106,7 +107,7 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
 
     pacs = Orthanc(tmp / "via-node", **pdu).start()
     node = NodeProcess(tmp / "node", {
-        "node": {"workers": args.workers},
+        "node": {"workers": args.workers, "worker_nice": args.worker_nice},
         "destination": {"type": "dicom", "host": "127.0.0.1", "port": pacs.dicom_port,
                         "ae_title": "ORTHANC", "associations": args.associations},
         "audit": {"stderr": False},

@@ -57,12 +57,14 @@ class NodeSettings:
     port: int
     var: Path
     workers: int
+    worker_nice: int = 10
 
     @classmethod
     def from_section(cls, s: Section) -> "NodeSettings":
         return cls(_ae_title(s, "ae_title", "DEID_NODE"), s.str("bind", "127.0.0.1"),
                    s.int("port", 11112, minimum=0, maximum=65535), s.path("var", "var"),
-                   s.int("workers", 2, minimum=1, maximum=64))
+                   s.int("workers", 2, minimum=1, maximum=64),
+                   s.int("worker_nice", 10, minimum=0, maximum=19))
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ def init_worker(settings: Settings) -> None:
     """Process initializer: load rules and models once per worker process."""
     global _state
     _exit_with_parent()
+    # The receiver must win the CPU over pixel models: a modality waiting for its C-STORE
+    # answer is the one party here that times out. Work that queues meanwhile waits in
+    # spool/incoming (bounded by the spool quota, which answers A700).
+    os.nice(settings.node.worker_nice)
     key = load_or_create(settings.key_file, create=False)
     audit.configure(settings.audit.file, key=key, stderr=settings.audit.stderr, component="worker")
     state = _WorkerState()
