@@ -2,12 +2,14 @@
 
 Before: the original frame with the boxes the stage found (red: PHI, orange: unreadable or
 ambiguous → blanked, green: kept). After: the written-back instance, re-read from bytes.
-PNGs go to docs/img/pixels/; a JSON summary (no OCR text) is printed.
+PNGs go to docs/img/pixels/ (or ``--png-dir``); a JSON summary (no OCR text) is printed.
 
     .venv/bin/python benchmarks/pixel_real_files.py
+    .venv/bin/python benchmarks/pixel_real_files.py --png-dir var/eval/png   # a trial run
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import sys
@@ -33,14 +35,18 @@ PNG_FILES = {"gdcm-US-ALOKA-16.dcm", "US1_UNCR.dcm", "OBXXXX1A.dcm", "examples_p
              "color3d_jpeg_baseline.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--png-dir", type=Path, default=ROOT / "docs" / "img" / "pixels")
+    args = ap.parse_args(argv)
     from pydicom.data import get_testdata_file
 
     from deid_node.pixels.evaluate import load_analyzer
     from deid_node.pixels import PixelRedactor, PixelSettings
     from deid_node.pixels.render import render_png
     red = PixelRedactor.load(PixelSettings.default(), load_analyzer()[0])
-    outdir = ROOT / "docs" / "img" / "pixels"
+    outdir = args.png_dir
     outdir.mkdir(parents=True, exist_ok=True)
     summary = []
     for name, frame in FILES:

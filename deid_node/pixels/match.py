@@ -103,10 +103,17 @@ def _needles(identity: Identity) -> tuple[tuple[str, str, bool], ...]:
         if kind in ("institution", "address") and len(value.split()) > 1:
             out.extend((kind, fold(w), True) for w in value.split() if len(fold(w)) >= 5)
     for name in identity.person_names:
-        for part in re.split(r"[\^ ]+", name):
-            f = fold(part)
+        parts = [fold(p) for p in re.split(r"[\^ ,]+", name) if fold(p)]
+        for f in parts:
             if len(f) >= 2:
                 out.append(("name", f, len(f) < 4))
+        # the whole name, its parts run together in either order: "DOE^RAJ" read with the
+        # caret as a letter ("DOEARAJ") is one token, where short parts only match whole
+        # tokens; 5+ characters, so the edit distance of long values applies
+        if len(parts) >= 2:
+            for whole in ("".join(parts), "".join(reversed(parts))):
+                if len(whole) >= 5:
+                    out.append(("name", whole, False))
     return tuple(dict.fromkeys(out))
 
 
@@ -143,21 +150,6 @@ def label_hit(text: str, labels: Iterable[str]) -> str | None:
                 if len(rest) >= 2:
                     return lab
     return None
-
-
-def ends_with_label(text: str, labels: Iterable[str]) -> bool:
-    """The text's last token is a PHI label ("Name:", "Operator"): its value follows in the
-    next phrase of the line, so the label goes with it."""
-    toks = [fold(t) for t in re.split(r"[^0-9A-Za-zÀ-ÿ]+", text) if t]
-    toks = [t for t in toks if t]
-    if not toks:
-        return False
-    last = toks[-1]
-    for lab in labels:
-        flab = fold(lab)
-        if last == flab or (len(flab) >= 5 and _within(last, flab, 1)):
-            return True
-    return False
 
 
 _LABEL_PUNCT = " \t:#.;,=_~'\"|()[]-"
@@ -221,34 +213,71 @@ _DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}
 _MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
 
 
-def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6) -> bool:
+def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6,
+                 lenient: bool = False) -> bool:
     """Every token of the reading is a device/setting term from ``safe_words`` (exact,
     case-insensitive, or equal after folding OCR confusions for terms of 3+ letters) or a
     short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), the text holds
     no more than ``max_digits`` digits (an ID split by misread spaces stays out) and nothing
     shaped like a date, a time or a month name. Such a reading carries no identifier even
-    when the recogniser is unsure of a letter."""
+    when the recogniser is unsure of a letter.
+
+    ``lenient`` (only for a reading the PHI analyzer found nothing in, see redactor): a
+    token may also be a number glued to its unit ("60dB", "Gn62", "TE15") or a long term
+    one edit away ("Persist" read "Pegsist"), see :func:`lenient_token`."""
     if not safe_words or not text.strip():
         return False
     if _DATE_OR_TIME.search(text) or _MONTH.search(text):
         return False
     if sum(ch.isdigit() for ch in text) > max_digits:
         return False
-    folded_safe = _folded(frozenset(safe_words))
     toks = [t for t in re.split(r"[\s/:;,]+", text) if t]
     if not toks:
         return False
     for tok in toks:
         t = tok.strip(".()[]'\"")
-        if not t:
+        if not t or _safe_token(t, safe_words):
             continue
-        if t.upper() in safe_words or _NUMBER.match(t) or _PROBE.match(t):
-            continue
-        f = fold(t)
-        if len(t) >= 2 and not f.isdigit() and f in folded_safe:
+        if lenient and lenient_token(t, safe_words):
             continue
         return False
     return True
+
+
+def _safe_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
+    """One token: a safe word (exact or OCR-folded for 2+ characters), a short number or a
+    probe name."""
+    if t.upper() in safe_words or _NUMBER.match(t) or _PROBE.match(t):
+        return True
+    f = fold(t)
+    return len(t) >= 2 and not f.isdigit() and f in _folded(frozenset(safe_words))
+
+
+_GLUED = re.compile(r"[A-Za-z%]+|[-+x×]?\d+(?:[.,]\d+)?%?")
+FUZZY_MIN_LETTERS = 6     # a term this long may be matched one edit away (lenient only)
+
+
+def lenient_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
+    """Shapes of setting tokens that the strict rule refuses: a number glued to a term
+    ("60dB", "16cm", "60Gn62", "FR25Hz": at most two short numbers and two terms of two or
+    more letters, each a safe term: "B2C4" is no setting) or a term of
+    ``FUZZY_MIN_LETTERS``+ letters one edit from a safe term at least as long (short words
+    are left alone: one edit turns "Stone" into "Store"). Nothing here vouches for a
+    reading by itself: the redactor asks it only of readings the PHI analyzer found
+    nothing in."""
+    pieces = _GLUED.findall(t)
+    if "".join(pieces) == t and len(pieces) >= 2:
+        words = [p for p in pieces if p[-1].isalpha()]
+        if len(words) <= 2 and len(pieces) - len(words) <= 2 and all(
+                len(w) >= 2 for w in words) and all(
+                _safe_token(p, safe_words) for p in pieces):
+            return True
+    letters = t.strip(".-+%")
+    if len(letters) < FUZZY_MIN_LETTERS or not letters.isalpha():
+        return False
+    up = letters.upper()
+    return any(len(w) >= FUZZY_MIN_LETTERS and w.isalpha() and _within(up, w, 1)
+               for w in safe_words)
 
 
 def has_safe_word(text: str, safe_words: frozenset[str] | set[str]) -> bool:
@@ -268,3 +297,23 @@ def _folded(words: frozenset[str]) -> frozenset[str]:
 
 def any_hit(texts: Iterable[str], identity: Identity | None) -> bool:
     return any(identity_hits(t, identity) for t in texts)
+
+
+_FIELD = re.compile(r"^\W*[A-Za-z][A-Za-z.]{1,15}\s*[:;]\s*(?P<value>\S.*)$")
+
+
+def field_value(text: str, safe_words: frozenset[str] | set[str]) -> bool:
+    """A "Field: Value" reading whose value is words, none a device term ("Openbr: Tanaka",
+    "Operabr: Noa"): the label was misread beyond what ``phi_labels`` tolerates, but screens
+    print settings as numbers or device terms ("Gain: 45", "Preset: Abdomen"), so a word
+    value after a colon is taken for a name."""
+    m = _FIELD.match(text.strip())
+    if not m:
+        return False
+    value = m.group("value")
+    if any(ch.isdigit() for ch in value):
+        return False
+    words = [w for w in re.split(r"[^A-Za-zÀ-ÿ]+", value) if w]
+    if not words or sum(len(w) for w in words) < 2:
+        return False
+    return not all(_safe_token(w, safe_words) for w in words)

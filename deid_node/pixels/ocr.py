@@ -68,13 +68,10 @@ def verify(directory: Path, names: tuple[str, ...] = ("english_g2.pth",)) -> Non
 
 @dataclass
 class Reading:
-    """``chars``: per emitted character (as in ``text``), its centre along the crop as a
-    fraction of the crop's width and the probabilities of its CTC columns, so a line can
-    be split into phrases with their own confidence and position (redactor.phrases)."""
+    """The greedy CTC reading of one crop and EasyOCR's confidence for it."""
 
     text: str
     confidence: float
-    chars: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
 
 
 class Recogniser:
@@ -134,35 +131,8 @@ class Recogniser:
             values, indices = prob.max(dim=2)
             sizes = torch.IntTensor([preds.size(1)] * len(idx))
             texts = self.converter.decode_greedy(indices.reshape(-1).numpy(), sizes.numpy())
-            n_cols = preds.size(1)
-            ignore = set(int(k) for k in np.atleast_1d(self.converter.ignore_idx))
             for j, i in enumerate(idx):
                 v = values[j][indices[j] != 0].numpy()
                 conf = float(np.prod(v) ** (2.0 / math.sqrt(len(v)))) if len(v) else 0.0
-                chars = self._chars(indices[j].numpy(), values[j].numpy(), n_cols,
-                                    width / prepared[i].shape[1], ignore)
-                if "".join(c for c, _, _ in chars) != texts[j]:
-                    chars = ()  # should not happen; then the line is not split
-                out[i] = Reading(texts[j], conf, chars)
+                out[i] = Reading(texts[j], conf)
         return [r if r is not None else Reading("", 0.0) for r in out]
-
-    def _chars(self, ind: np.ndarray, val: np.ndarray, n_cols: int, scale: float,
-               ignore: set[int]) -> tuple[tuple[str, float, tuple[float, ...]], ...]:
-        """Greedy CTC decode (as EasyOCR's decode_greedy) keeping where each character is:
-        its run of columns → centre as a fraction of the crop width (``scale`` = padded
-        batch width / this crop's width), and the probabilities of the non-blank columns
-        of the run (the line's confidence uses the same columns)."""
-        out: list[tuple[str, float, tuple[float, ...]]] = []
-        t = 0
-        chars = self.converter.character
-        while t < n_cols:
-            c = int(ind[t])
-            e = t + 1
-            while e < n_cols and int(ind[e]) == c:
-                e += 1
-            if c != 0 and c not in ignore:
-                centre = (0.5 * (t + e)) / n_cols * scale
-                out.append((chars[c], float(min(1.0, max(0.0, centre))),
-                            tuple(float(x) for x in val[t:e])))
-            t = e
-        return tuple(out)

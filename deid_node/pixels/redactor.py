@@ -34,6 +34,14 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _TILE_ABOVE = 1100          # long side (px) from which native-resolution tiles are added
 _TILE = (480, 640)          # tile height, width: the detector's native working size
 _OVERLAP = 96
+# _count_lines: a row with ink on more than this share of its length is not a gap between
+# lines. At 5% the thin-stroke rows of large text ("5", "Thyroid" at 20+ px) read as gaps
+# (2.3% of 1,895 single-line ground-truth boxes counted two lines); at 1%, 0.8%.
+_ROW_INK = 0.01
+# a retry's device-term reading at or above the OCR floor must hold at least this share of
+# the characters its box can hold: "w" (a window setting) read from "Acc: 17131969" by one
+# of six views is refused, "B" in a box two or three characters wide is not.
+_RETRY_FIT = 0.3
 
 
 @dataclass
@@ -77,9 +85,8 @@ class Box:
     why: str = ""
     entities: list[str] = field(default_factory=list)
     uncertainty: float = 0.0
-    char_start: int = 0        # a phrase of a split line: its [start, end) in the line's text
-    char_end: int = 0
     lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
+    alt_texts: list[str] = field(default_factory=list)   # readable other rotations
 
     @property
     def w(self) -> float:
@@ -115,8 +122,8 @@ def _expected_chars(b: "Box") -> float:
 
 def _count_lines(rgb: np.ndarray, b: "Box") -> int:
     """Text lines across the box: runs of at least two ink rows (columns for a tall box;
-    a row has ink on > 5% of its length), so a sliver of a neighbouring line counts too
-    (single-line ground-truth boxes: 1.4% read as two). Ink: pixels beyond 30% of the way
+    a row has ink on more than ``_ROW_INK`` of its length), so a sliver of a neighbouring
+    line counts too. Ink: pixels beyond 30% of the way
     from the background (the rows just outside the box) to the text's 97th/3rd
     percentile, so a dimmer line next to a bright one still counts."""
     vertical = b.h > b.w
@@ -135,7 +142,7 @@ def _count_lines(rgb: np.ndarray, b: "Box") -> int:
     if max(hi - bg, bg - lo) < 25:
         return 1
     ink = inside > bg + 0.3 * (hi - bg) if hi - bg >= bg - lo else inside < bg - 0.3 * (bg - lo)
-    rows = ink.mean(axis=1) > 0.05
+    rows = ink.mean(axis=1) > _ROW_INK
     need = 2
     runs, n = 0, 0
     for r in list(rows) + [False]:
@@ -305,10 +312,9 @@ class PixelRedactor:
                                        spread=d.spread, frame=frame, seen_in=[frame]))
         return out
 
-    def _crop(self, rgb: np.ndarray, b: Box, luma: bool = False
-              ) -> tuple[list[np.ndarray], tuple[int, int]]:
-        """Grey crops of the box (two rotations for tall boxes) and the crop's x range;
-        ``luma``: luminance only, else the channel with the most contrast."""
+    def _crop(self, rgb: np.ndarray, b: Box, luma: bool = False) -> list[np.ndarray]:
+        """Grey crops of the box (two rotations for tall boxes); ``luma``: luminance only,
+        else the channel with the most contrast."""
         h, w = rgb.shape[:2]
         p = 2 + int(round(0.1 * min(b.w, b.h)))
         x0, y0 = max(0, int(b.x0) - p), max(0, int(b.y0) - p)
@@ -319,89 +325,55 @@ class PixelRedactor:
         chans = [grey] + [rgb[y0:y1, x0:x1, c].astype(np.float32) for c in range(3)]
         crop = grey if luma else max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
         if b.h > 1.6 * b.w:  # rotated text on a side edge: try both directions
-            return [np.rot90(crop, 1), np.rot90(crop, 3)], (x0, x1)
-        return [crop], (x0, x1)
+            return [np.rot90(crop, 1), np.rot90(crop, 3)]
+        return [crop]
 
     def read_and_decide(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> dict[str, float]:
-        """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``.
-
-        With ``phrase_gap`` > 0 (off by default: CTC word gaps proved too noisy to tell
-        items apart, docs/pixels.md), a line that would be blanked whole (PHI or
-        unreadable) is split into phrases (runs of words with less than ``phrase_gap`` ×
-        the line height between them, located from the recogniser's CTC columns), each
-        decided on its own. ``boxes`` is updated in place (a split line is replaced by its
-        phrases)."""
+        """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``."""
         s = self.settings
         t0 = time.perf_counter()
         todo = [b for b in boxes if b.score >= s.ambiguous_floor]
         crops: list[np.ndarray] = []
         owner: list[int] = []
-        spans_x: dict[int, tuple[int, int]] = {}
         for i, b in enumerate(todo):
-            cs, spans_x[i] = self._crop(frames_rgb[b.frame], b)
-            for c in cs:
+            for c in self._crop(frames_rgb[b.frame], b):
                 if c.size and min(c.shape) >= 2:
                     crops.append(c)
                     owner.append(i)
         readings = self.recogniser.read(crops, s.ocr_batch)
-        reading_of: dict[int, Any] = {}
+        per_box: dict[int, list[Any]] = {}
         for i, r in zip(owner, readings):
+            per_box.setdefault(i, []).append(r)
+        for i, rs in per_box.items():
             b = todo[i]
-            if r.confidence > b.ocr_conf or not b.text:
-                b.text, b.ocr_conf = r.text, r.confidence
-                reading_of[id(b)] = r
+            best = max(rs, key=lambda r: r.confidence)
+            b.text, b.ocr_conf = best.text, best.confidence
+            b.alt_texts = self._other_readings(rs, best)
         for b in todo:
             b.lines = _count_lines(frames_rgb[b.frame], b)
         if s.ocr_retry and self.analyzer is not None and s.policy == "phi":
-            self._retry_unreadable(frames_rgb, todo, reading_of)
+            self._retry_unreadable(frames_rgb, todo)
         t1 = time.perf_counter()
-        line_spans = self._decide(boxes, identity)
-        # split lines that would be blanked whole into phrases, decide those on their own
-        if s.policy == "phi" and self.analyzer is not None and s.phrase_gap > 0:
-            parts_of: dict[int, list[Box]] = {}
-            for i, b in enumerate(todo):
-                r = reading_of.get(id(b))
-                if b.decision not in ("phi", "uncertain") or r is None or b.h > 1.6 * b.w:
-                    continue
-                parts = self._phrases(b, r, spans_x[i])
-                if len(parts) >= 2:
-                    parts_of[id(b)] = parts
-            if parts_of:
-                flat = [p for ps in parts_of.values() for p in ps]
-                self._decide(flat, identity, phrases=True)
-                for b in boxes:
-                    ps = parts_of.get(id(b))
-                    if not ps:
-                        continue
-                    # evidence found on the whole line must land in some phrase, or the
-                    # line stays blanked whole
-                    for sp in line_spans.get(id(b), []):
-                        for p in ps:
-                            inside = sp.start < p.char_end and sp.end > p.char_start
-                            if p.decision == "kept" and inside:
-                                p.decision, p.why = "phi", "line-analyzer"
-                                p.entities = [getattr(sp, "entity", "PHI")]
-                                p.uncertainty = 0.0
-                    if b.decision != "phi":
-                        continue
-                    # the line's own identifiers and PHI label must each be found in a
-                    # phrase too, else the line stays blanked whole
-                    got = {e for p in ps for e in p.entities}
-                    need = {f"identity:{k}" for k in match.identity_hits(b.text, identity)}
-                    label_ok = (not b.why.startswith("label")
-                                or any(p.why.startswith("label") for p in ps))
-                    if not need <= got or not label_ok:
-                        del parts_of[id(b)]
-                boxes[:] = [p for b in boxes for p in parts_of.get(id(b), [b])]
+        self._decide(boxes, identity)
         t2 = time.perf_counter()
         return {"ocr": (t1 - t0) * 1000, "analyzer": (t2 - t1) * 1000}
 
-    # other views of an unreadable crop: recogniser heights 64 and 36, luminance at 48
-    _RETRY = ((64, False), (36, False), (48, True))
+    def _other_readings(self, readings: list[Any], best: Any) -> list[str]:
+        """Readable texts of a tall box's other rotation. Text read upside down can come out
+        as confident pseudo-text ("unbasnio 'exeueL" at 0.89 for "Tanaka; Olusegun" at
+        0.87), so the reading that wins on confidence is not trusted alone: each readable
+        rotation is checked for PHI (_decide)."""
+        floor = self.settings.ocr_confidence_floor
+        return [r.text for r in readings if r is not best and r.confidence >= floor
+                and r.text.strip() and not match.garbled(r.text) and r.text != best.text]
 
-    def _retry_unreadable(self, frames_rgb: dict[int, np.ndarray], todo: list[Box],
-                          reading_of: dict[int, Any]) -> None:
+    # other views of an unreadable crop, tried in turn: best channel at recogniser heights
+    # 64, 36, 56; luminance at 48, 64, 40 (the last three: +15 settings boxes kept of 978 on
+    # the tuning split, docs/pixels.md)
+    _RETRY = ((64, False), (36, False), (48, True), (56, False), (64, True), (40, True))
+
+    def _retry_unreadable(self, frames_rgb: dict[int, np.ndarray], todo: list[Box]) -> None:
         """Read the boxes that would be blanked as unreadable again from other views of the
         crop, and take a new reading only when it is all device terms (``_safe``): on 150
         tuning images this turned 22 of 487 settings boxes readable and none of 472 PHI
@@ -415,7 +387,7 @@ class PixelRedactor:
             crops: list[np.ndarray] = []
             owner: list[Box] = []
             for b in left:
-                for c in self._crop(frames_rgb[b.frame], b, luma)[0]:
+                for c in self._crop(frames_rgb[b.frame], b, luma):
                     if c.size and min(c.shape) >= 2:
                         crops.append(c)
                         owner.append(b)
@@ -423,75 +395,36 @@ class PixelRedactor:
             for b, r in zip(owner, self.recogniser.read(crops, s.ocr_batch, height)):
                 trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
                             frame=b.frame, text=r.text, ocr_conf=r.confidence, lines=b.lines)
-                if self._safe(trial) and (id(b) not in took or r.confidence > b.ocr_conf):
+                # lenient shapes are taken too; _decide still asks the analyzer about them
+                if self._safe(trial, lenient=s.lenient_safe, retry=True) and (
+                        id(b) not in took or r.confidence > b.ocr_conf):
                     b.text, b.ocr_conf = r.text, r.confidence
-                    reading_of.pop(id(b), None)  # positions of another view: no phrases
                     took.add(id(b))
             left = [b for b in left if id(b) not in took]
 
-    def _phrases(self, b: Box, r: Any, crop_x: tuple[int, int]) -> list[Box]:
-        """The line's phrases as child boxes (same rows, their own x range, text and
-        confidence). Boundaries lie midway in the gaps; the first and last phrase reach the
-        line box's ends, so together the children cover the whole line."""
-        cx0, cx1 = crop_x
-        cw = max(1, cx1 - cx0)
-        chars = [(c, cx0 + f * cw, pr, k) for k, (c, f, pr) in enumerate(r.chars)]
-        words: list[list[tuple[str, float, tuple[float, ...], int]]] = [[]]
-        for ch in chars:
-            if ch[0] == " ":
-                if words[-1]:
-                    words.append([])
-            else:
-                words[-1].append(ch)
-        words = [w for w in words if w]
-        if len(words) < 2:
-            return []
-        steps = [b2[1] - a2[1] for w in words for a2, b2 in zip(w, w[1:])]
-        pitch = float(np.median(steps)) if steps else 0.5 * b.h
-        pitch = min(max(pitch, 0.3 * b.h), 1.2 * b.h)
-        gap_min = self.settings.phrase_gap * b.h
-        groups: list[list[list[tuple[str, float, tuple[float, ...], int]]]] = [[words[0]]]
-        for prev, w in zip(words, words[1:]):
-            gap = (w[0][1] - prev[-1][1]) - pitch  # blank space between the two glyphs
-            if gap >= gap_min:
-                groups.append([w])
-            else:
-                groups[-1].append(w)
-        if len(groups) < 2:
-            return []
-        bounds = [b.x0]
-        for g1, g2 in zip(groups, groups[1:]):
-            bounds.append(0.5 * (g1[-1][-1][1] + g2[0][0][1]))
-        bounds.append(b.x1)
-        out = []
-        for k, g in enumerate(groups):
-            text = " ".join("".join(c[0] for c in w) for w in g)
-            probs = [p for w in g for c in w for p in c[2]]
-            conf = float(np.prod(probs) ** (2.0 / math.sqrt(len(probs)))) if probs else 0.0
-            x0, x1 = max(b.x0, bounds[k]), min(b.x1, bounds[k + 1])
-            if x1 - x0 < 1:
-                return []
-            out.append(Box(x0, b.y0, x1, b.y1, score=b.score, spread=b.spread, frame=b.frame,
-                           seen_in=b.seen_in, text=text, ocr_conf=conf,
-                           char_start=g[0][0][3], char_end=g[-1][-1][3] + 1))
-        return out
-
-    def _decide(self, boxes: list[Box], identity: Identity | None, phrases: bool = False
-                ) -> dict[int, list[Any]]:
-        """Per box (or phrase): ignored / uncertain (unreadable) / phi / kept, and the
-        uncertainty that boxes left on the image add. Returns the analyzer's spans per box."""
+    def _decide(self, boxes: list[Box], identity: Identity | None) -> None:
+        """Per box: ignored / uncertain (unreadable) / phi / kept, and the uncertainty that
+        boxes left on the image add."""
         s = self.settings
         rules = self.policy.rules
-        safe = {id(b) for b in boxes if b.score >= s.ambiguous_floor
-                and b.ocr_conf >= s.safe_word_floor and self._safe(b)}
+        cands = [b for b in boxes if b.score >= s.ambiguous_floor
+                 and b.ocr_conf >= s.safe_word_floor]
+        safe = {id(b) for b in cands if self._safe(b)}
+        # setting shapes the strict rule refuses ("60dB", "Pegsist"): safe only when the
+        # analyzer finds nothing in them (checked below)
+        lenient = {id(b) for b in cands if s.lenient_safe and id(b) not in safe
+                   and self.analyzer is not None and self._safe(b, lenient=True)}
         # a reading made largely of symbols ("E {AO,{?") is not a reading: unreadable
         readable = [b for b in boxes if b.score >= s.ambiguous_floor and b.text.strip()
-                    and (id(b) in safe or b.ocr_conf >= s.ocr_confidence_floor
-                         and not match.garbled(b.text))]
-        spans_list: list[list[Any]] = [[] for _ in readable]
-        if self.analyzer is not None and readable and s.policy == "phi":
-            spans_list = self.analyzer.analyze_batch([b.text for b in readable], identity)
-        spans_of = {id(b): sp for b, sp in zip(readable, spans_list)}
+                    and (id(b) in safe or id(b) in lenient
+                         or b.ocr_conf >= s.ocr_confidence_floor and not match.garbled(b.text))]
+        spans_of, alt_spans_of = self._analyze(readable, identity)
+        for b in boxes:
+            if id(b) in lenient and spans_of.get(id(b)):
+                lenient.discard(id(b))   # the analyzer saw something: not a setting
+                if b.ocr_conf < s.ocr_confidence_floor or match.garbled(b.text):
+                    del spans_of[id(b)]  # and too unsure to be read at all: unreadable
+        safe |= lenient
         labels = rules.phi_labels
         for b in boxes:
             if b.score < s.ambiguous_floor:
@@ -511,16 +444,19 @@ class PixelRedactor:
             if s.policy == "all-text":
                 b.decision, b.why = "phi", "policy-all-text"
                 continue
-            hits = match.identity_hits(b.text, identity)
+            texts = [b.text, *b.alt_texts]
+            hits = sorted({h for t in texts for h in match.identity_hits(t, identity)})
             is_safe = id(b) in safe
             # device/setting terms only (rules/pixels.yaml safe_words): the analyzer's spans
-            # on them are false positives ("Map G" as a name); identifiers and labels still win
-            spans = [] if is_safe else spans_of[id(b)]
-            label = match.label_hit(b.text, labels)
-            if not label and phrases and match.ends_with_label(b.text, labels):
-                label = "trailing"  # "Name:" on its own: its value is the next phrase
-            if not label and any(p.search(b.text) for p in rules.phi_patterns):
+            # on them are false positives ("Map G" as a name); identifiers and labels still
+            # win, and so does PHI read in the box's other rotation
+            spans = ([] if is_safe else spans_of[id(b)]) + self._alt_spans(
+                b, alt_spans_of.get(id(b), []), id(b) in safe and id(b) not in lenient)
+            label = next((lab for t in texts if (lab := match.label_hit(t, labels))), None)
+            if not label and any(p.search(t) for p in rules.phi_patterns for t in texts):
                 label = "pattern"
+            if not label and any(match.field_value(t, rules.safe_words) for t in texts):
+                label = "field"  # "Openbr: Tanaka": a word value after a misread label
             if not label and match.label_alone(b.text, rules.phi_context_labels):
                 label = "alone"  # "Pt:" on its own: the line was cut short, its value follows
             if self.analyzer is None:
@@ -533,34 +469,66 @@ class PixelRedactor:
             elif is_safe:
                 # read, and nothing in it can identify anyone: neither the recogniser's nor
                 # the detector's doubt can make it leak
-                b.decision, b.why = "kept", "safe-words"
+                b.decision = "kept"
+                b.why = "safe-shape" if id(b) in lenient else "safe-words"
                 b.uncertainty = 0.0
             else:
-                b.decision, b.why = "kept", "no-phi-found" if not phrases else "phrase-no-phi"
+                b.decision, b.why = "kept", "no-phi-found"
                 # a reading between the floor and `ocr_confident` may be a misread PHI
                 u_ocr = (s.ocr_confident - b.ocr_conf) / max(
                     1e-6, s.ocr_confident - s.ocr_confidence_floor)
                 # ...weighted by how much identifying information the text can carry:
                 # 1-2 characters ("L", "5", "()") cannot hold a name, ID or date. The box's
                 # length counts too: a long line read as a few characters is a bad reading.
+                # The detector's doubt is weighted the same way: a caliper "+" at score 0.45
+                # is no text that could identify anyone.
                 n_alnum = max(sum(ch.isalnum() for ch in b.text), int(_expected_chars(b)))
-                u_ocr = min(1.0, max(0.0, u_ocr)) * min(1.0, max(0.0, (n_alnum - 2) / 6.0))
+                capacity = min(1.0, max(0.0, (n_alnum - 2) / 6.0))
+                u_ocr = min(1.0, max(0.0, u_ocr)) * capacity
                 u_ana = self._near_miss(b.text, identity)
-                b.uncertainty = float(min(1.0, max(u_ocr, u_ana, u_det if not is_text else 0.0)))
-        return spans_of
+                u_box = u_det * capacity if not is_text else 0.0
+                b.uncertainty = float(min(1.0, max(u_ocr, u_ana, u_box)))
 
-    def _safe(self, b: Box) -> bool:
-        """Device/setting terms only (rules/pixels.yaml safe_words). Below the OCR floor the
-        reading must also hold a real term (not only numbers or single letters: garbled text
-        often reads as "6" or "R") and be about as long as the box is wide, so a name
-        partly read cannot pass as a short setting."""
+    def _analyze(self, readable: list[Box], identity: Identity | None
+                 ) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        """The analyzer's spans per box (id) on its reading and, separately, on its other
+        rotation's readings, in one batch. Every readable box gets an entry (empty lists
+        without an analyzer or under policy ``all-text``)."""
+        alts = [(b, t) for b in readable for t in b.alt_texts]
+        spans: list[list[Any]] = [[] for _ in readable + alts]
+        if self.analyzer is not None and readable and self.settings.policy == "phi":
+            spans = self.analyzer.analyze_batch([b.text for b in readable]
+                                                + [t for _, t in alts], identity)
+        spans_of = {id(b): sp for b, sp in zip(readable, spans)}
+        alt_spans_of: dict[int, list[Any]] = {}
+        for (b, _), sp in zip(alts, spans[len(readable):]):
+            alt_spans_of.setdefault(id(b), []).extend(sp)
+        return spans_of, alt_spans_of
+
+    def _alt_spans(self, b: Box, spans: list[Any], strictly_safe: bool) -> list[Any]:
+        """The analyzer's spans on a box's other rotation count, except against a reading
+        that is all device terms at `ocr_confident` or more: the wrong way up, "Rot 0" reads
+        as pseudo-text the analyzer calls an ID, and a name read upside down does not come
+        out as sure device terms. (Identifiers and labels in it always count.)"""
+        if strictly_safe and b.ocr_conf >= self.settings.ocr_confident:
+            return []
+        return spans
+
+    def _safe(self, b: Box, lenient: bool = False, retry: bool = False) -> bool:
+        """Device/setting terms only (rules/pixels.yaml safe_words; ``lenient``: also glued
+        numbers and units and long terms one edit away, match.lenient_token). Below the OCR
+        floor the reading must also hold a real term (not only numbers or single letters:
+        garbled text often reads as "6" or "R") and be about as long as the box is wide, so
+        a name partly read cannot pass as a short setting. A reading from a retry
+        (``retry``: one of several views, which makes confident misreadings likelier) must
+        fill ``_RETRY_FIT`` of the box at any confidence ("w" read from a 13-character ID)."""
         words = self.policy.rules.safe_words
-        if b.lines > 1 or not match.safe_reading(b.text, words):
+        if b.lines > 1 or not match.safe_reading(b.text, words, lenient=lenient):
             return False  # two lines in one box: the reading may be of one of them only
+        n = len(b.text.strip())
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
-            return True
-        return (match.has_safe_word(b.text, words)
-                and len(b.text.strip()) >= 0.5 * _expected_chars(b))
+            return not retry or n >= _RETRY_FIT * _expected_chars(b)
+        return match.has_safe_word(b.text, words) and n >= 0.5 * _expected_chars(b)
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:
         """Analyzer uncertainty of text it did not call PHI: its best sub-threshold candidate."""

@@ -33,11 +33,11 @@ class PixelSettings:
     static_tolerance: int = 24
     threads: int = 1
     ocr_batch: int = 16
-    phrase_gap: float = 0.0
     safe_word_floor: float = 0.05
     extend_ink: float = 4.0
     extend_label: float = 16.0
     ocr_retry: bool = True
+    lenient_safe: bool = True
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -70,11 +70,11 @@ class PixelSettings:
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),
             "ocr_batch": section.int("ocr_batch", d.ocr_batch, 1, 256),
-            "phrase_gap": section.float("phrase_gap", d.phrase_gap, 0.0, 10.0),
             "extend_ink": section.float("extend_ink", d.extend_ink, 0.0, 20.0),
             "extend_label": section.float("extend_label", d.extend_label, 0.0, 60.0),
             "safe_word_floor": section.float("safe_word_floor", d.safe_word_floor, 0.0, 1.0),
             "ocr_retry": section.bool("ocr_retry", d.ocr_retry),
+            "lenient_safe": section.bool("lenient_safe", d.lenient_safe),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

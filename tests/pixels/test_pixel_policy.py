@@ -216,3 +216,32 @@ def test_bad_context_labels_rule():
 def test_garbled_reading(text, bad):
     from deid_node.pixels.match import garbled
     assert garbled(text) is bad
+
+
+@pytest.mark.parametrize("text, strict, lenient", [
+    # a number glued to its unit, a term glued to its number
+    ("16cm", False, True), ("60dB", False, True), ("LA 5cm", False, True),
+    ("DR 60Gn62", False, True),
+    # long terms one edit away; short ones never ("Stone" is not "Store")
+    ("Pegsist Med", False, True), ("Kidnay", False, True),
+    ("Stone", False, False), ("Oliver", False, False), ("Persist Xed", False, False),
+    # identifiers stay out whatever the shape
+    ("AB12345", False, False), ("ID12345678", False, False), ("12/01/1950", False, False),
+    ("5cm 1980 0315", False, False), ("Smithson", False, False), ("B2C4", False, False),
+    ("M3P5L7", False, False),
+])
+def test_lenient_setting_shapes(policy, text, strict, lenient):
+    from deid_node.pixels.match import safe_reading
+    assert safe_reading(text, policy.rules.safe_words) is strict
+    assert safe_reading(text, policy.rules.safe_words, lenient=True) is lenient
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("DOEARAJ", True), ("DOE^RAJ", True), ("RAJ DOE", True), ("DOERAJ", True),
+    ("Dose Ratio", False), ("DR 60", False),
+])
+def test_short_name_parts_run_together_are_found(text, hit):
+    """Parts of three letters match only as whole tokens; a name read with its separator
+    as a letter ("DOE^RAJ" → "DOEARAJ") is found as the whole name, one edit away."""
+    ident = Identity(("DOE^RAJ",), ("DOE", "RAJ"), (), (), (), (), (), ())
+    assert bool(identity_hits(text, ident)) is hit

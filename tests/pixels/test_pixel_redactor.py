@@ -193,6 +193,18 @@ def _bare(redactor, **changes) -> PixelRedactor:
                          redactor.model, redactor.recogniser, redactor.policy)
 
 
+class _FlagWords:
+    """A PHI analyzer stand-in that calls the given words names."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = words
+
+    def analyze_batch(self, texts, identity=None):
+        from types import SimpleNamespace
+        return [[SimpleNamespace(entity="PERSON", start=0, end=len(t), score=0.9)]
+                if any(w in t for w in self.words) else [] for t in texts]
+
+
 def test_blanked_line_follows_its_ink(redactor):
     """A detection that stops short of its line is extended along the text's ink, but not
     over a neighbouring box that is kept, and not across a wide gap."""
@@ -238,16 +250,6 @@ def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     assert got[5][0] == "phi"
 
 
-def test_recogniser_reports_where_characters_are(redactor):
-    img = np.zeros((28, 320), np.uint8)
-    a = draw_text(img, "TIS 0.3", (6, 4), 18, font=FONT)
-    b = draw_text(img, "JOHN", (200, 4), 18, font=FONT)
-    r = redactor.recogniser.read([img])[0]
-    assert r.chars and "".join(c for c, _, _ in r.chars) == r.text
-    xs = {c: f * img.shape[1] for c, f, _ in r.chars if c in "TJ"}
-    assert a[0] - 4 <= xs["T"] <= a[0] + 16 and b[0] - 4 <= xs["J"] <= b[0] + 16, (xs, a, b)
-
-
 def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
     """A box over a setting and a sliver of a name beside it (a dimmer and a brighter line)
     counts two lines: its reading cannot vouch for the whole box."""
@@ -262,6 +264,17 @@ def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
     both.text, both.ocr_conf, both.lines = "Zoom 1.5", 0.3, 2
     red._decide([both], None)
     assert both.decision == "uncertain"
+
+
+def test_large_single_line_settings_count_one_line():
+    """The rows of "5" or "Thyroid" at 28 px crossed only by thin strokes are not gaps
+    between lines (at a 5% row threshold they were, and the setting was blanked)."""
+    from deid_node.pixels.redactor import Box, _count_lines
+    for text in ("5 cm", "Thyroid"):
+        img = np.zeros((60, 300, 3), np.uint8)
+        a = draw_text(img, text, (10, 10), 28, font=FONT)
+        box = Box(a[0] - 1, a[1] - 1, a[2] + 1, a[3] + 1, score=0.9, spread=0.0, frame=0)
+        assert _count_lines(img, box) == 1, text
 
 
 def test_lone_phi_label_is_blanked_with_its_value(redactor):
@@ -346,3 +359,106 @@ def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
             frame=0, decision="phi", why="label:acc")
     _bare(redactor, extend_ink=4)._extend_along_ink(img, b, [b])
     assert ink[2] - 2 <= b.x1 <= ink[2] + 8, (b.x1, ink)   # luminance alone: ran on into the flow
+
+
+def test_other_rotation_read_as_phi_makes_the_box_phi(redactor):
+    """Text on a side edge read the wrong way up can come out as confident pseudo-text
+    ("unbasnio 'exeueL" at 0.89) that beats the right reading ("Tanaka; Olusegun" at 0.87):
+    PHI found in any readable rotation blanks the box."""
+    from deid_node.identity import Identity
+    from deid_node.pixels.redactor import Box
+    ident = Identity(("TANAKA^OLUSEGUN",), ("TANAKA", "OLUSEGUN"), ("12345678",), (), (), (),
+                     (), ())
+    upside = Box(600, 60, 620, 240, score=0.99, spread=0.0, frame=0,
+                 text="unbasnio 'exeueL", ocr_conf=0.89, alt_texts=["Tanaka; Olusegun"])
+    alone = Box(600, 60, 620, 240, score=0.99, spread=0.0, frame=0,
+                text="unbasnio 'exeueL", ocr_conf=0.89)
+    redactor._decide([upside, alone], ident)
+    assert upside.decision == "phi" and upside.why == "identity"
+    assert alone.decision == "kept"                 # what the box got before
+
+
+def test_other_rotation_readings_kept_for_the_phi_check(redactor):
+    """The rotation that lost on confidence is kept when readable (not garbled, not below
+    the OCR floor, not the same text)."""
+    from deid_node.pixels.ocr import Reading
+    best = Reading("unbasnio 'exeueL", 0.89)
+    got = redactor._other_readings([best, Reading("Tanaka; Olusegun", 0.87)], best)
+    assert got == ["Tanaka; Olusegun"]
+    assert redactor._other_readings([best, Reading("Tanaka", 0.3)], best) == []
+    assert redactor._other_readings([best, Reading("{?~ }{", 0.9)], best) == []
+    assert redactor._other_readings([best], best) == []
+
+
+def test_word_value_after_a_misread_label_is_phi(redactor):
+    from deid_node.pixels.redactor import Box
+
+    def box(text, conf=0.93):
+        return Box(10, 10, 170, 26, score=0.99, spread=0.0, frame=0, text=text, ocr_conf=conf)
+    boxes = [box("Openbr: Tanaka"), box("Operabr: Noa"), box("Preset: Abdomen"),
+             box("Gain: 45 dB")]
+    # an analyzer that finds nothing: the rule alone must blank the names
+    red = PixelRedactor(redactor.settings, _FlagWords(), redactor.model,
+                        redactor.recogniser, redactor.policy)
+    red._decide(boxes, None)
+    assert [b.decision for b in boxes] == ["phi", "phi", "kept", "kept"]
+    assert boxes[0].why == "label:field"
+
+
+def test_detector_doubt_counts_only_where_text_could_identify(redactor):
+    """A caliper "+" detected at 0.45 and read surely cannot hold a name: it adds no
+    uncertainty; a line as long as a name detected at 0.45 does."""
+    from deid_node.pixels.redactor import Box
+    plus = Box(10, 10, 22, 22, score=0.45, spread=0.0, frame=0, text="+", ocr_conf=0.99)
+    line = Box(10, 40, 150, 56, score=0.45, spread=0.0, frame=0, text="Loop Cycle 3",
+               ocr_conf=0.99)
+    redactor._decide([plus, line], None)
+    assert plus.decision == line.decision == "kept"
+    assert plus.uncertainty < 0.2 and line.uncertainty > 0.8
+
+
+def test_setting_shapes_kept_only_when_the_analyzer_finds_nothing(redactor):
+    """A glued number and unit or a long term one edit away is a setting only when the
+    analyzer finds nothing in the reading; below the OCR floor it is blanked otherwise."""
+    from deid_node.pixels.redactor import Box
+
+    def run(analyzer, **changes):
+        red = PixelRedactor(dataclasses.replace(redactor.settings, **changes), analyzer,
+                            redactor.model, redactor.recogniser, redactor.policy)
+        boxes = [Box(10, 10, 130, 26, score=0.99, spread=0.0, frame=0, text=t, ocr_conf=c)
+                 for t, c in (("Pegsist Med", 0.3), ("LA 16cm", 0.3), ("Pegsist Med", 0.9))]
+        red._decide(boxes, None)
+        return [(b.decision, b.why) for b in boxes]
+    assert run(_FlagWords()) == [("kept", "safe-shape")] * 3
+    flagged = run(_FlagWords("Pegsist"))
+    assert flagged[0][0] == "uncertain" and flagged[1] == ("kept", "safe-shape")
+    assert flagged[2] == ("phi", "analyzer")
+    assert run(_FlagWords(), lenient_safe=False)[:2] == [("uncertain", "unreadable")] * 2
+
+
+def test_other_rotation_cannot_overrule_sure_device_terms_with_the_analyzer(redactor):
+    """"Rot 0" read at 1.0 stays kept when its upside-down reading looks like an ID to the
+    analyzer; read unsurely, the other rotation's analyzer spans count."""
+    from deid_node.pixels.redactor import Box
+    red = PixelRedactor(redactor.settings, _FlagWords("0 toy"), redactor.model,
+                        redactor.recogniser, redactor.policy)
+    sure = Box(600, 60, 620, 140, score=0.99, spread=0.0, frame=0, text="Rot 0",
+               ocr_conf=1.0, alt_texts=["0 toy"])
+    unsure = Box(600, 60, 620, 140, score=0.99, spread=0.0, frame=0, text="Rot 0",
+                 ocr_conf=0.6, alt_texts=["0 toy"])
+    red._decide([sure, unsure], None)
+    assert sure.decision == "kept" and unsure.decision == "phi"
+
+
+def test_a_retry_reading_must_fit_its_box(redactor):
+    """A reading from a second look is taken only with a real term and a plausible length,
+    whatever its confidence: one of six views reading a 14-character ID as "w" (a window
+    setting) at 0.6 would otherwise keep the ID."""
+    from deid_node.pixels.redactor import Box
+    long_box = Box(10, 10, 130, 22, score=0.99, spread=0.0, frame=0, text="w", ocr_conf=0.6)
+    assert redactor._safe(long_box)                      # the first reading's rule
+    assert not redactor._safe(long_box, retry=True)
+    fits = Box(10, 10, 70, 22, score=0.99, spread=0.0, frame=0, text="Gain 45", ocr_conf=0.6)
+    letter = Box(10, 10, 30, 22, score=0.99, spread=0.0, frame=0, text="B", ocr_conf=0.6)
+    assert redactor._safe(letter, retry=True)
+    assert redactor._safe(fits, retry=True)
