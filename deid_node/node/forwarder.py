@@ -410,7 +410,6 @@ class ForwarderProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.name = make_destination(settings.destination).name
-        self.restarts = 0
         self._ctx = multiprocessing.get_context("spawn")
         self._sent = self._ctx.Value("q", 0)
         self._lock = threading.Lock()
@@ -462,7 +461,6 @@ class ForwarderProcess:
         if now < self._restart_at:
             return False
         self._restart_at = None
-        self.restarts += 1
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
