@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:  # the process has ended
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (the storescu runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _tree(pid: int) -> list[int]:
@@ -108,10 +115,14 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
     pdu = {"MaximumPduLength": args.pacs_max_pdu}
     _settle()
     direct = Orthanc(tmp / "direct", **pdu).start()
+    assert direct.proc is not None
+    orthanc0, scu0 = _cpu_seconds(direct.proc.pid), _children_cpu()
     t0 = time.perf_counter()
     storescu(direct.dicom_port, files, called="ORTHANC")
     wait_for(lambda: len(direct.instances()) >= args.n, timeout=600)
     t_direct = time.perf_counter() - t0
+    direct_cpu = {"storescu": round((_children_cpu() - scu0) * 1000 / args.n, 2),
+                  "orthanc": round((_cpu_seconds(direct.proc.pid) - orthanc0) * 1000 / args.n, 2)}
     direct.stop()
 
     _settle()
@@ -130,9 +141,11 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
     node_pids = _tree(node.proc.pid)
     cpu0 = {pid: _cpu_seconds(pid) for pid in node_pids + [pacs.proc.pid]}
     busy0, all0 = _machine()
+    scu0 = _children_cpu()
     t0 = time.perf_counter()
     storescu(node.port, files[1:])
     t_recv = time.perf_counter() - t0
+    scu_cpu = _children_cpu() - scu0
     wait_for(lambda: len(pacs.instances()) >= args.n, timeout=1800, interval=0.05)
     t_node = time.perf_counter() - t0
     busy1, all1 = _machine()
@@ -151,7 +164,9 @@ def _round(args: argparse.Namespace, files: list[Path], tmp: Path) -> dict:
         "direct_per_s": round(args.n / t_direct, 1),
         "node_receive_per_s": round(m / t_recv, 1),
         "node_end_to_end_per_s": round(m / t_node, 1),
+        "cpu_ms_per_instance_direct": direct_cpu,
         "cpu_ms_per_instance": {
+            "storescu": round(scu_cpu * 1000 / m, 2),
             "node_main": per[node_pids[0]],
             "forwarder": round(sum(per.get(p, 0.0) for p in forwarders), 2),
             "workers_and_helpers": round(sum(per[p] for p in node_pids[1:] if p not in forwarders), 2),
