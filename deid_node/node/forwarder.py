@@ -29,7 +29,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, UID
 from .. import audit
 from ..settings import DestinationSettings, Settings, TlsSettings
 from ..sitekey import load_or_create
-from .store_scu import AssociationRefused, Part10, StoreAssociation
+from .part10 import Part10
+from .store_scu import AssociationRefused, StoreAssociation
 from .spool import Reaper, Spool, durable_write, fsync_dir, sop_uid_of
 
 _UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)

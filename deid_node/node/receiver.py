@@ -26,6 +26,7 @@ from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAsso
 
 from .. import audit
 from ..settings import NodeSettings, ReceiverSettings
+from .part10 import file_meta
 from .spool import Spool, SpoolFull
 
 ACCEPTED_TRANSFER_SYNTAXES = [
@@ -127,9 +128,12 @@ class Receiver:
         self.ae = ae
 
     def _on_store(self, event: Any) -> int:
-        data = event.encoded_dataset(include_meta=True)
+        request = event.request
+        sop_class, sop_instance = str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID)
+        data = b"".join((file_meta(sop_class, sop_instance, str(event.context.transfer_syntax)),
+                         request.DataSet.getbuffer()))
         calling = event.assoc.requestor.ae_title
-        sop_ref = audit.ref(str(event.request.AffectedSOPInstanceUID))
+        sop_ref = audit.ref(sop_instance)
         if len(data) > self.settings.max_instance_size:
             audit.event("refused", why="instance-too-large", bytes=len(data), calling_aet=calling,
                         original_ref=sop_ref)
@@ -147,7 +151,7 @@ class Receiver:
         with self._lock:
             self.received += 1
         audit.event("received", calling_aet=calling, peer_ip=event.assoc.requestor.address,
-                    sop_class=str(event.request.AffectedSOPClassUID), original_ref=sop_ref,
+                    sop_class=sop_class, original_ref=sop_ref,
                     bytes=len(data), job=path.name)
         self.on_accept(path)
         return 0x0000

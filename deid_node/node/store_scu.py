@@ -35,7 +35,6 @@ _MAX_INCOMING_PDU = 16 << 20  # a peer announcing more than this is not speaking
 
 _ASSOCIATE_AC, _ASSOCIATE_RJ, _P_DATA, _RELEASE_RQ, _RELEASE_RP, _ABORT = 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 _COMMAND, _LAST = 0x01, 0x02  # message control header bits of a PDV (PS3.8 E.2)
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 
 class AssociationRefused(ConnectionError):
@@ -46,43 +45,6 @@ class AssociationRefused(ConnectionError):
 class StoreResponse:
     status: int
     error_comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Part10:
-    """A DICOM file split into what C-STORE needs: its identity and its encoded dataset."""
-
-    sop_class: str
-    sop_instance: str
-    transfer_syntax: str
-    dataset: memoryview
-
-    @classmethod
-    def parse(cls, data: bytes) -> "Part10":
-        """Read the file meta group (PS3.10 7.1) of a file held in memory."""
-        if data[128:132] != b"DICM":
-            raise ValueError("not a DICOM Part 10 file (no 'DICM' after the preamble)")
-        meta: dict[int, str] = {}
-        pos = 132
-        while pos + 8 <= len(data):
-            group, element = struct.unpack_from("<HH", data, pos)
-            if group != 0x0002:
-                break
-            vr = bytes(data[pos + 4:pos + 6])
-            if vr in _LONG_VRS:
-                (length,) = struct.unpack_from("<I", data, pos + 8)
-                start = pos + 12
-            else:
-                (length,) = struct.unpack_from("<H", data, pos + 6)
-                start = pos + 8
-            if vr == b"UI":
-                meta[element] = bytes(data[start:start + length]).rstrip(b"\0 ").decode("ascii")
-            pos = start + length
-        missing = [name for name, el in (("MediaStorageSOPClassUID", 0x0002), ("MediaStorageSOPInstanceUID", 0x0003),
-                                         ("TransferSyntaxUID", 0x0010)) if not meta.get(el)]
-        if missing or pos > len(data):
-            raise ValueError(f"DICOM file meta is incomplete (missing {', '.join(missing) or 'its end'})")
-        return cls(meta[0x0002], meta[0x0003], meta[0x0010], memoryview(data)[pos:])
 
 
 class StoreAssociation:

@@ -8,11 +8,11 @@ import threading
 
 import pydicom
 import pytest
-from pydicom.filereader import read_preamble
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import AE, evt
 
-from deid_node.node.store_scu import AssociationRefused, Part10, StoreAssociation
+from deid_node.node.part10 import Part10
+from deid_node.node.store_scu import AssociationRefused, StoreAssociation
 from deid_node.synth.dicom import ct_series
 from tests.peers import free_port
 
@@ -61,27 +61,6 @@ def _open(scp: _Scp, called: str = "PACS") -> StoreAssociation:
     return StoreAssociation.request("127.0.0.1", scp.port, calling="DEID_NODE", called=called,
                                     contexts=[(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]),
                                               (CTImageStorage, [JPEGBaseline8Bit])])
-
-
-def test_part10_split_matches_pydicom(instances: list[bytes]) -> None:
-    raw = instances[0]
-    item = Part10.parse(raw)
-    ds = pydicom.dcmread(io.BytesIO(raw))
-    assert (item.sop_class, item.sop_instance) == (ds.SOPClassUID, ds.SOPInstanceUID)
-    assert item.transfer_syntax == ds.file_meta.TransferSyntaxUID
-    fp = io.BytesIO(raw)
-    read_preamble(fp, False)
-    pydicom.filereader._read_file_meta_info(fp)
-    assert bytes(item.dataset) == raw[fp.tell():]
-
-
-@pytest.mark.parametrize("raw, message", [
-    (b"\0" * 200, "not a DICOM Part 10 file"),
-    (b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\0", "MediaStorageSOPClassUID"),
-])
-def test_part10_rejects_what_it_cannot_send(raw: bytes, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        Part10.parse(raw)
 
 
 @pytest.mark.parametrize("max_pdu", [4096, 16384, 0], ids=["4k-pdus", "16k-pdus", "unlimited"])
