@@ -214,7 +214,7 @@ _MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
 
 
 def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6,
-                 lenient: bool = False) -> bool:
+                 fuzzy_min_letters: int | None = None) -> bool:
     """Every token of the reading is a device/setting term from ``safe_words`` (exact,
     case-insensitive, or equal after folding OCR confusions for terms of 3+ letters) or a
     short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), the text holds
@@ -222,9 +222,10 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
     shaped like a date, a time or a month name. Such a reading carries no identifier even
     when the recogniser is unsure of a letter.
 
-    ``lenient`` (only for a reading the PHI analyzer found nothing in, see redactor): a
-    token may also be a number glued to its unit ("60dB", "Gn62", "TE15") or a long term
-    one edit away ("Persist" read "Pegsist"), see :func:`lenient_token`."""
+    ``fuzzy_min_letters`` given (lenient; only for a reading the PHI analyzer found nothing
+    in, see redactor): a token may also be a number glued to its unit ("60dB", "Gn62",
+    "TE15") or a term of that many letters one edit away ("Persist" read "Pegsist"), see
+    :func:`lenient_token`."""
     if not safe_words or not text.strip():
         return False
     if _DATE_OR_TIME.search(text) or _MONTH.search(text):
@@ -238,7 +239,7 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
         t = tok.strip(".()[]'\"")
         if not t or _safe_token(t, safe_words):
             continue
-        if lenient and lenient_token(t, safe_words):
+        if fuzzy_min_letters is not None and lenient_token(t, safe_words, fuzzy_min_letters):
             continue
         return False
     return True
@@ -254,14 +255,13 @@ def _safe_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
 
 
 _GLUED = re.compile(r"[A-Za-z%]+|[-+x×]?\d+(?:[.,]\d+)?%?")
-FUZZY_MIN_LETTERS = 6     # a term this long may be matched one edit away (lenient only)
 
 
-def lenient_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
+def lenient_token(t: str, safe_words: frozenset[str] | set[str], fuzzy_min_letters: int) -> bool:
     """Shapes of setting tokens that the strict rule refuses: a number glued to a term
     ("60dB", "16cm", "60Gn62", "FR25Hz": at most two short numbers and two terms of two or
     more letters, each a safe term: "B2C4" is no setting) or a term of
-    ``FUZZY_MIN_LETTERS``+ letters one edit from a safe term at least as long (short words
+    ``fuzzy_min_letters``+ letters (pixels.fuzzy_min_letters) one edit from a safe term at least as long (short words
     are left alone: one edit turns "Stone" into "Store"). Nothing here vouches for a
     reading by itself: the redactor asks it only of readings the PHI analyzer found
     nothing in."""
@@ -273,10 +273,10 @@ def lenient_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
                 _safe_token(p, safe_words) for p in pieces):
             return True
     letters = t.strip(".-+%")
-    if len(letters) < FUZZY_MIN_LETTERS or not letters.isalpha():
+    if len(letters) < fuzzy_min_letters or not letters.isalpha():
         return False
     up = letters.upper()
-    return any(len(w) >= FUZZY_MIN_LETTERS and w.isalpha() and _within(up, w, 1)
+    return any(len(w) >= fuzzy_min_letters and w.isalpha() and _within(up, w, 1)
                for w in safe_words)
 
 

@@ -34,14 +34,6 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _TILE_ABOVE = 1100          # long side (px) from which native-resolution tiles are added
 _TILE = (480, 640)          # tile height, width: the detector's native working size
 _OVERLAP = 96
-# _count_lines: a row with ink on more than this share of its length is not a gap between
-# lines. At 5% the thin-stroke rows of large text ("5", "Thyroid" at 20+ px) read as gaps
-# (2.3% of 1,895 single-line ground-truth boxes counted two lines); at 1%, 0.8%.
-_ROW_INK = 0.01
-# a retry's device-term reading at or above the OCR floor must hold at least this share of
-# the characters its box can hold: "w" (a window setting) read from "Acc: 17131969" by one
-# of six views is refused, "B" in a box two or three characters wide is not.
-_RETRY_FIT = 0.3
 
 
 @dataclass
@@ -120,10 +112,10 @@ def _expected_chars(b: "Box") -> float:
     return max(b.w, b.h) / (0.55 * max(1.0, min(b.w, b.h)))
 
 
-def _count_lines(rgb: np.ndarray, b: "Box") -> int:
+def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
     """Text lines across the box: runs of at least two ink rows (columns for a tall box;
-    a row has ink on more than ``_ROW_INK`` of its length), so a sliver of a neighbouring
-    line counts too. Ink: pixels beyond 30% of the way
+    a row has ink on more than ``gap_ink`` of its length: pixels.line_gap_ink), so a
+    sliver of a neighbouring line counts too. Ink: pixels beyond 30% of the way
     from the background (the rows just outside the box) to the text's 97th/3rd
     percentile, so a dimmer line next to a bright one still counts."""
     vertical = b.h > b.w
@@ -142,7 +134,7 @@ def _count_lines(rgb: np.ndarray, b: "Box") -> int:
     if max(hi - bg, bg - lo) < 25:
         return 1
     ink = inside > bg + 0.3 * (hi - bg) if hi - bg >= bg - lo else inside < bg - 0.3 * (bg - lo)
-    rows = ink.mean(axis=1) > _ROW_INK
+    rows = ink.mean(axis=1) > gap_ink
     need = 2
     runs, n = 0, 0
     for r in list(rows) + [False]:
@@ -351,7 +343,7 @@ class PixelRedactor:
             b.text, b.ocr_conf = best.text, best.confidence
             b.alt_texts = self._other_readings(rs, best)
         for b in todo:
-            b.lines = _count_lines(frames_rgb[b.frame], b)
+            b.lines = _count_lines(frames_rgb[b.frame], b, s.line_gap_ink)
         if s.ocr_retry and self.analyzer is not None and s.policy == "phi":
             self._retry_unreadable(frames_rgb, todo)
         t1 = time.perf_counter()
@@ -521,13 +513,14 @@ class PixelRedactor:
         garbled text often reads as "6" or "R") and be about as long as the box is wide, so
         a name partly read cannot pass as a short setting. A reading from a retry
         (``retry``: one of several views, which makes confident misreadings likelier) must
-        fill ``_RETRY_FIT`` of the box at any confidence ("w" read from a 13-character ID)."""
+        fill ``retry_min_fill`` of the box at any confidence ("w" read from a 13-character ID)."""
         words = self.policy.rules.safe_words
-        if b.lines > 1 or not match.safe_reading(b.text, words, lenient=lenient):
+        fuzzy = self.settings.fuzzy_min_letters if lenient else None
+        if b.lines > 1 or not match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy):
             return False  # two lines in one box: the reading may be of one of them only
         n = len(b.text.strip())
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
-            return not retry or n >= _RETRY_FIT * _expected_chars(b)
+            return not retry or n >= self.settings.retry_min_fill * _expected_chars(b)
         return match.has_safe_word(b.text, words) and n >= 0.5 * _expected_chars(b)
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:

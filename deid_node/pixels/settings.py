@@ -38,6 +38,17 @@ class PixelSettings:
     extend_label: float = 16.0
     ocr_retry: bool = True
     lenient_safe: bool = True
+    # a row with ink on more than this share of its length is no gap between two lines of
+    # one box. At 5% the thin-stroke rows of large text ("5", "Thyroid" at 20+ px) read as
+    # gaps (2.3% of 1,895 single-line ground-truth boxes counted two lines); at 1%, 0.8%.
+    line_gap_ink: float = 0.01
+    # a second-look reading of device terms must hold this share of the characters its box
+    # can hold: "w" (a window setting) read from "Acc: 17131969" by one of six views is
+    # refused, "B" in a box two or three characters wide is not.
+    retry_min_fill: float = 0.3
+    # lenient_safe: a term this long may be matched one edit away ("Pegsist"); shorter
+    # words are left alone (one edit turns "Stone" into "Store").
+    fuzzy_min_letters: int = 6
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -75,6 +86,9 @@ class PixelSettings:
             "safe_word_floor": section.float("safe_word_floor", d.safe_word_floor, 0.0, 1.0),
             "ocr_retry": section.bool("ocr_retry", d.ocr_retry),
             "lenient_safe": section.bool("lenient_safe", d.lenient_safe),
+            "line_gap_ink": section.float("line_gap_ink", d.line_gap_ink, 0.0, 0.5),
+            "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
+            "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

@@ -233,7 +233,20 @@ def test_garbled_reading(text, bad):
 def test_lenient_setting_shapes(policy, text, strict, lenient):
     from deid_node.pixels.match import safe_reading
     assert safe_reading(text, policy.rules.safe_words) is strict
-    assert safe_reading(text, policy.rules.safe_words, lenient=True) is lenient
+    assert safe_reading(text, policy.rules.safe_words,
+                        fuzzy_min_letters=PixelSettings().fuzzy_min_letters) is lenient
+
+
+def test_fuzzy_term_length_is_a_setting(policy):
+    from deid_node.pixels.match import safe_reading
+    words = policy.rules.safe_words
+    assert safe_reading("Kidnay", words, fuzzy_min_letters=6)
+    assert not safe_reading("Kidnay", words, fuzzy_min_letters=7)
+    settings = PixelSettings.from_section(Section({"fuzzy_min_letters": 7, "line_gap_ink": 0.05,
+                                                   "retry_min_fill": 0.5}, "test", "pixels"))
+    assert (settings.fuzzy_min_letters, settings.line_gap_ink, settings.retry_min_fill) == (7, 0.05, 0.5)
+    with pytest.raises(ConfigError, match="fuzzy_min_letters"):
+        PixelSettings.from_section(Section({"fuzzy_min_letters": 1}, "test", "pixels"))
 
 
 @pytest.mark.parametrize("text, hit", [

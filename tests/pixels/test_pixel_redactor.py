@@ -18,6 +18,8 @@ from deid_node.synth import burned
 
 from .conftest import draw_text, make_dataset, read
 
+GAP = PixelSettings().line_gap_ink
+
 FONT = "/usr/share/fonts/truetype/freefont/FreeSans.ttf"  # a held-out family
 
 
@@ -259,7 +261,7 @@ def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
     b = draw_text(img, "Carlos O'Brien", (10, a[3] + 4), 16, font=FONT)
     one = Box(a[0] - 1, a[1] - 1, a[2] + 1, a[3] + 1, score=0.9, spread=0.0, frame=0)
     both = Box(a[0] - 1, a[1] - 1, a[2] + 1, b[1] + 4, score=0.9, spread=0.0, frame=0)
-    assert _count_lines(img, one) == 1 and _count_lines(img, both) == 2
+    assert _count_lines(img, one, GAP) == 1 and _count_lines(img, both, GAP) == 2
     red = _bare(redactor, safe_word_floor=0.05)
     both.text, both.ocr_conf, both.lines = "Zoom 1.5", 0.3, 2
     red._decide([both], None)
@@ -274,7 +276,7 @@ def test_large_single_line_settings_count_one_line():
         img = np.zeros((60, 300, 3), np.uint8)
         a = draw_text(img, text, (10, 10), 28, font=FONT)
         box = Box(a[0] - 1, a[1] - 1, a[2] + 1, a[3] + 1, score=0.9, spread=0.0, frame=0)
-        assert _count_lines(img, box) == 1, text
+        assert _count_lines(img, box, GAP) == 1, text
 
 
 def test_lone_phi_label_is_blanked_with_its_value(redactor):
