@@ -26,6 +26,7 @@ from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAsso
 
 from .. import audit
 from ..settings import NodeSettings, ReceiverSettings
+from . import wakeups
 from .part10 import file_meta
 from .spool import Spool, SpoolFull
 
@@ -66,6 +67,7 @@ class _RequestHandler(RequestHandler):
         assoc = super()._create_association()
         sock = assoc.dul.socket
         sock.recv = _recv_whole.__get__(sock)  # this socket only
+        wakeups.attach(assoc)  # reactors woken by work, not by their 1 ms polls
         return assoc
 
 
