@@ -13,6 +13,7 @@ status recorded.
 from __future__ import annotations
 
 import io
+import mmap
 import multiprocessing
 import signal
 import ssl
@@ -133,7 +134,15 @@ class DicomDestination:
         return self.assoc
 
     def send(self, path: Path) -> None:
-        item = Part10.parse(path.read_bytes())
+        # Mapped, not read: a multi-frame instance may be gigabytes, and each lane sends one.
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            item = Part10.parse(mapped)
+            try:
+                self._send(path, item)
+            finally:
+                item.dataset.release()  # the map cannot close while a view of it is alive
+
+    def _send(self, path: Path, item: Part10) -> None:
         key = (item.sop_class, item.transfer_syntax)
         if key not in self.proposed:
             self.proposed[key] = None

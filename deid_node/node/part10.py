@@ -7,6 +7,7 @@ group. pydicom's file meta path (a FileMetaDataset, its validation and writer) c
 """
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -53,8 +54,9 @@ class Part10:
     dataset: memoryview
 
     @classmethod
-    def parse(cls, data: bytes) -> "Part10":
-        """Read the file meta group (PS3.10 7.1) of a file held in memory."""
+    def parse(cls, data: bytes | mmap.mmap) -> "Part10":
+        """Read the file meta group (PS3.10 7.1) of a file held in memory or mapped; the
+        dataset is a view of *data*, not a copy."""
         if data[128:132] != b"DICM":
             raise ValueError("not a DICOM Part 10 file (no 'DICM' after the preamble)")
         meta: dict[int, str] = {}
