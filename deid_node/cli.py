@@ -308,7 +308,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 # -- train ---------------------------------------------------------------------------------
-TRAINERS = (("ner", "deid_node.train.ner"), ("detector", "deid_node.train.detector"))
+TRAINERS = (("ner", "deid_node.train.ner"), ("detector", "deid_node.train.detector"),
+            ("recogniser", "deid_node.train.recogniser"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ PUBLISHED_MD5 = {
 _IMG_H = 48
 _MAX_W = 1600
 _LOCK = threading.Lock()
-_READERS: dict[str, object] = {}
+_READERS: dict[tuple[str, str | None, bool], object] = {}
 
 
 class OcrError(RuntimeError):
@@ -74,20 +74,38 @@ class Reading:
     confidence: float
 
 
-class Recogniser:
-    """Wraps EasyOCR's recognition network (english_g2) for crops given as grey arrays."""
+def _load_tuned(model: torch.nn.Module, tuned: str, quantize: bool) -> None:
+    from deid_node import weights
 
-    def __init__(self, directory: Path | None = None) -> None:
+    blob = torch.load(weights.verified(tuned), map_location="cpu", weights_only=True)
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v)
+                           for k, v in blob["state_dict"].items()})
+    if quantize:
+        torch.quantization.quantize_dynamic(model, dtype=torch.qint8, inplace=True)
+
+
+class Recogniser:
+    """Wraps EasyOCR's recognition network (english_g2) for crops given as grey arrays.
+
+    ``tuned``: a state dict under weights/ (MANIFEST-checked) made from english_g2 by
+    ``deid-node train recogniser``, loaded over the md5-checked base. ``quantize``: int8
+    dynamic quantisation of the LSTM and linear layers, as EasyOCR does on a CPU (off only
+    for training)."""
+
+    def __init__(self, directory: Path | None = None, *, tuned: str | None = None,
+                 quantize: bool = True) -> None:
         directory = directory or models_dir()
         verify(directory)
-        key = str(directory)
+        key = (str(directory), tuned, quantize)
         with _LOCK:
             reader = _READERS.get(key)
             if reader is None:
                 import easyocr
                 reader = easyocr.Reader(["en"], gpu=False, model_storage_directory=str(directory),
                                         detector=False, recognizer=True, download_enabled=False,
-                                        verbose=False)
+                                        verbose=False, quantize=quantize and tuned is None)
+                if tuned is not None:
+                    _load_tuned(reader.recognizer, tuned, quantize)
                 _READERS[key] = reader
         self._reader = reader
         self.model = reader.recognizer

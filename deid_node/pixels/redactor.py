@@ -112,6 +112,24 @@ def _expected_chars(b: "Box") -> float:
     return max(b.w, b.h) / (0.55 * max(1.0, min(b.w, b.h)))
 
 
+def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray]:
+    """Grey crops of the box for the recogniser (two rotations for tall boxes); ``luma``:
+    luminance only, else the channel with the most contrast. The recogniser's training
+    recipe (train/recogniser.py) cuts its crops with this too."""
+    h, w = rgb.shape[:2]
+    p = 2 + int(round(0.1 * min(b.w, b.h)))
+    x0, y0 = max(0, int(b.x0) - p), max(0, int(b.y0) - p)
+    x1, y1 = min(w, int(math.ceil(b.x1)) + p), min(h, int(math.ceil(b.y1)) + p)
+    grey = (rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA)
+    # colour text on a grey background can vanish in luminance: use the channel
+    # with the most contrast when it beats luminance clearly.
+    chans = [grey] + [rgb[y0:y1, x0:x1, c].astype(np.float32) for c in range(3)]
+    crop = grey if luma else max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
+    if b.h > 1.6 * b.w:  # rotated text on a side edge: try both directions
+        return [np.rot90(crop, 1), np.rot90(crop, 3)]
+    return [crop]
+
+
 def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
     """Text lines across the box: runs of at least two ink rows (columns for a tall box;
     a row has ink on more than ``gap_ink`` of its length: pixels.line_gap_ink), so a
@@ -270,7 +288,7 @@ class PixelRedactor:
         path = weights.verified(settings.detector)
         model = detector.load_weights(path)
         try:
-            rec = Recogniser()
+            rec = Recogniser(tuned=settings.recogniser or None)
         except OcrError:
             raise
         return cls(settings, analyzer, model, rec, ScanPolicy.load(settings))
@@ -304,22 +322,6 @@ class PixelRedactor:
                                        spread=d.spread, frame=frame, seen_in=[frame]))
         return out
 
-    def _crop(self, rgb: np.ndarray, b: Box, luma: bool = False) -> list[np.ndarray]:
-        """Grey crops of the box (two rotations for tall boxes); ``luma``: luminance only,
-        else the channel with the most contrast."""
-        h, w = rgb.shape[:2]
-        p = 2 + int(round(0.1 * min(b.w, b.h)))
-        x0, y0 = max(0, int(b.x0) - p), max(0, int(b.y0) - p)
-        x1, y1 = min(w, int(math.ceil(b.x1)) + p), min(h, int(math.ceil(b.y1)) + p)
-        grey = (rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA)
-        # colour text on a grey background can vanish in luminance: use the channel
-        # with the most contrast when it beats luminance clearly.
-        chans = [grey] + [rgb[y0:y1, x0:x1, c].astype(np.float32) for c in range(3)]
-        crop = grey if luma else max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
-        if b.h > 1.6 * b.w:  # rotated text on a side edge: try both directions
-            return [np.rot90(crop, 1), np.rot90(crop, 3)]
-        return [crop]
-
     def read_and_decide(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> dict[str, float]:
         """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``."""
@@ -329,7 +331,7 @@ class PixelRedactor:
         crops: list[np.ndarray] = []
         owner: list[int] = []
         for i, b in enumerate(todo):
-            for c in self._crop(frames_rgb[b.frame], b):
+            for c in grey_crops(frames_rgb[b.frame], b):
                 if c.size and min(c.shape) >= 2:
                     crops.append(c)
                     owner.append(i)
@@ -379,7 +381,7 @@ class PixelRedactor:
             crops: list[np.ndarray] = []
             owner: list[Box] = []
             for b in left:
-                for c in self._crop(frames_rgb[b.frame], b, luma):
+                for c in grey_crops(frames_rgb[b.frame], b, luma):
                     if c.size and min(c.shape) >= 2:
                         crops.append(c)
                         owner.append(b)
@@ -509,8 +511,9 @@ class PixelRedactor:
     def _safe(self, b: Box, lenient: bool = False, retry: bool = False) -> bool:
         """Device/setting terms only (rules/pixels.yaml safe_words; ``lenient``: also glued
         numbers and units and long terms one edit away, match.lenient_token). Below the OCR
-        floor the reading must also hold a real term (not only numbers or single letters:
-        garbled text often reads as "6" or "R") and be about as long as the box is wide, so
+        floor the reading must also hold a real term of ``floor_term_letters`` letters (not
+        only numbers or short letters: garbled text often reads as "6", "R" or "Ur") and be
+        about as long as the box is wide, so
         a name partly read cannot pass as a short setting. A reading from a retry
         (``retry``: one of several views, which makes confident misreadings likelier) must
         fill ``retry_min_fill`` of the box at any confidence ("w" read from a 13-character ID)."""
@@ -521,7 +524,8 @@ class PixelRedactor:
         n = len(b.text.strip())
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
             return not retry or n >= self.settings.retry_min_fill * _expected_chars(b)
-        return match.has_safe_word(b.text, words) and n >= 0.5 * _expected_chars(b)
+        return (match.has_safe_word(b.text, words, self.settings.floor_term_letters)
+                and n >= 0.5 * _expected_chars(b))
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:
         """Analyzer uncertainty of text it did not call PHI: its best sub-threshold candidate."""
