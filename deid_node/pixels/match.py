@@ -136,18 +136,22 @@ def identity_hits(text: str, identity: Identity | None) -> list[str]:
 
 def label_hit(text: str, labels: Iterable[str]) -> str | None:
     """A PHI label (``Operator:``, ``Ref Dr``, ``DOB``...) followed by more text, tolerant of
-    OCR misreads ('Openator'): the value after such a label is PHI even when no model
-    recognises it (a rare surname, a misread digit)."""
+    OCR misreads ('Openator') and of a space read inside a label of 5+ letters ('Oper
+    ator'): the value after such a label is PHI even when no model recognises it (a rare
+    surname, a misread digit)."""
     toks = [fold(t) for t in re.split(r"[^0-9A-Za-zÀ-ÿ]+", text) if t]
     toks = [t for t in toks if t]
     if len(toks) < 2:
         return None
     folded = {fold(lab): lab for lab in labels}
-    for i, tok in enumerate(toks[:-1]):
-        for flab, lab in folded.items():
-            if tok == flab or (len(flab) >= 5 and _within(tok, flab, 1)):
-                rest = "".join(toks[i + 1:])
-                if len(rest) >= 2:
+    for i in range(len(toks) - 1):
+        for span in (1, 2):
+            tok = "".join(toks[i:i + span])
+            rest = "".join(toks[i + span:])
+            if len(rest) < 2 or (span == 2 and len(tok) < 5):
+                continue
+            for flab, lab in folded.items():
+                if tok == flab or (len(flab) >= 5 and _within(tok, flab, 1)):
                     return lab
     return None
 
@@ -280,11 +284,12 @@ def lenient_token(t: str, safe_words: frozenset[str] | set[str], fuzzy_min_lette
                for w in safe_words)
 
 
-def has_safe_word(text: str, safe_words: frozenset[str] | set[str]) -> bool:
-    """At least one token is a safe word of two or more letters (not just numbers/letters)."""
+def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters: int) -> bool:
+    """At least one token is a safe word of *min_letters* or more letters (not just
+    numbers or a letter)."""
     for tok in re.split(r"[\s/:;,]+", text):
         t = tok.strip(".()[]'\"")
-        if sum(ch.isalpha() for ch in t) >= 2 and (
+        if sum(ch.isalpha() for ch in t) >= min_letters and (
                 t.upper() in safe_words or fold(t) in _folded(frozenset(safe_words))):
             return True
     return False

@@ -29,6 +29,9 @@ class PixelSettings:
     pad: int = 3
     rules: Path = PROJECT_ROOT / "rules" / "pixels.yaml"
     detector: str = "detector/text_frcnn.pt"
+    # a fine-tune of EasyOCR's english_g2 under weights/ (MANIFEST-checked), or "" for
+    # english_g2 as published
+    recogniser: str = "ocr/english_g2_overlay.pt"
     max_sampled_frames: int = 8
     static_tolerance: int = 24
     threads: int = 1
@@ -49,6 +52,9 @@ class PixelSettings:
     # lenient_safe: a term this long may be matched one edit away ("Pegsist"); shorter
     # words are left alone (one edit turns "Stone" into "Store").
     fuzzy_min_letters: int = 6
+    # below ocr_confidence_floor a reading of device terms is kept only when it holds a
+    # term of this many letters: at 2, "Dr. Kim" read "Ur: /im" at 0.06 passed as two terms
+    floor_term_letters: int = 3
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -77,6 +83,7 @@ class PixelSettings:
             "pad": section.int("pad", d.pad, 0, 64),
             "rules": section.path("rules", str(d.rules)),
             "detector": section.str("detector", d.detector),
+            "recogniser": section.str("recogniser", d.recogniser),
             "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),
@@ -89,6 +96,7 @@ class PixelSettings:
             "line_gap_ink": section.float("line_gap_ink", d.line_gap_ink, 0.0, 0.5),
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
+            "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

@@ -140,7 +140,9 @@ def test_render_png_draws_boxes(tmp_path):
 
 @pytest.mark.parametrize("text, label", [
     ("Openator: Novak", "operator"), ("Ref: Dr Miiller", "ref"), ("Acc: 21368115", "acc"),
+    ("Oper ator: DOE", "operator"), ("Pati ent Lee", "patient"),   # a space read inside
     ("DR 60", None), ("Gain 45 dB", None), ("ID", None), ("PW Obstetric", None),
+    ("Oper ator", None),
 ])
 def test_phi_labels(policy, text, label):
     from deid_node.pixels.match import label_hit
@@ -163,7 +165,8 @@ def test_safe_reading(policy, text, safe):
 
 @pytest.mark.parametrize("text, hit", [
     ("Dr. DOE", True), ("Dr: DOE", True), ("Dr DOE", True), ("Dr", True), ("Dr.", True),
-    ("Ref: Dr Smith", True), ("DR 60", False), ("DR60", False), ("Gain 45 dB", False),
+    ("Ref: Dr Smith", True), ("Dr O'Brien", True), ("DR 60", False), ("DR60", False),
+    ("Gain 45 dB", False),
 ])
 def test_phi_patterns(policy, text, hit):
     assert any(p.search(text) for p in policy.rules.phi_patterns) is hit

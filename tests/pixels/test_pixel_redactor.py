@@ -241,8 +241,9 @@ def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     def box(text, conf, w=110, h=16):
         return Box(10, 10, 10 + w, 10 + h, score=0.95, spread=0.0, frame=0, text=text,
                    ocr_conf=conf)
-    boxes = [box("FR 25 Hz Ph 0", 0.3), box("Persist Med", 0.9), box("Jhn Dce", 0.3),
-             box("R", 0.1, w=150), box("Gain 45 dB", 0.02), box("DOE", 0.9, w=40)]
+    boxes = [box("Zoom 1.5 FR 25", 0.3), box("Persist Med", 0.9), box("Jhn Dce", 0.3),
+             box("R", 0.1, w=150), box("Gain 45 dB", 0.02), box("DOE", 0.9, w=40),
+             box("FR 25 Hz Ph 0", 0.3), box("Ur: /im", 0.06, w=70)]
     red._decide(boxes, ident)
     got = [(b.decision, b.uncertainty) for b in boxes]
     assert got[0] == ("kept", 0.0) and got[1] == ("kept", 0.0)
@@ -250,6 +251,9 @@ def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     assert got[3][0] == "uncertain"            # one letter read from a wide box: garbled
     assert got[4][0] == "uncertain"            # below safe_word_floor
     assert got[5][0] == "phi"
+    # below the floor two-letter terms alone do not vouch (floor_term_letters):
+    # "Dr. Kim" was read "Ur: /im"
+    assert got[6][0] == "uncertain" and got[7][0] == "uncertain"
 
 
 def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
@@ -428,7 +432,7 @@ def test_setting_shapes_kept_only_when_the_analyzer_finds_nothing(redactor):
         red = PixelRedactor(dataclasses.replace(redactor.settings, **changes), analyzer,
                             redactor.model, redactor.recogniser, redactor.policy)
         boxes = [Box(10, 10, 130, 26, score=0.99, spread=0.0, frame=0, text=t, ocr_conf=c)
-                 for t, c in (("Pegsist Med", 0.3), ("LA 16cm", 0.3), ("Pegsist Med", 0.9))]
+                 for t, c in (("Pegsist Med", 0.3), ("Depth 16cm", 0.3), ("Pegsist Med", 0.9))]
         red._decide(boxes, None)
         return [(b.decision, b.why) for b in boxes]
     assert run(_FlagWords()) == [("kept", "safe-shape")] * 3
