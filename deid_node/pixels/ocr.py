@@ -74,6 +74,17 @@ class Reading:
     confidence: float
 
 
+def stack_padded(prepared: list[np.ndarray]) -> np.ndarray:
+    """Prepared crops of one height as an (N, 1, H, W) batch, each padded to the widest with
+    its own last column, as EasyOCR pads (the fine-tune recipe batches the same way)."""
+    height, width = prepared[0].shape[0], max(p.shape[1] for p in prepared)
+    x = np.empty((len(prepared), 1, height, width), np.float32)
+    for j, p in enumerate(prepared):
+        x[j, 0, :, :p.shape[1]] = p
+        x[j, 0, :, p.shape[1]:] = p[:, -1:]
+    return x
+
+
 def _load_tuned(model: torch.nn.Module, tuned: str, quantize: bool) -> None:
     from deid_node import weights
 
@@ -138,13 +149,7 @@ class Recogniser:
         out: list[Reading | None] = [None] * len(prepared)
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
-            width = max(prepared[i].shape[1] for i in idx)
-            x = np.empty((len(idx), 1, height, width), np.float32)
-            for j, i in enumerate(idx):
-                p = prepared[i]
-                x[j, 0, :, :p.shape[1]] = p
-                x[j, 0, :, p.shape[1]:] = p[:, -1:]   # pad with the last column, as EasyOCR
-            preds = self.model(torch.from_numpy(x), None)
+            preds = self.model(torch.from_numpy(stack_padded([prepared[i] for i in idx])), None)
             prob = torch.softmax(preds, dim=2)
             values, indices = prob.max(dim=2)
             sizes = torch.IntTensor([preds.size(1)] * len(idx))

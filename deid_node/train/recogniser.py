@@ -20,7 +20,6 @@ import random
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -73,16 +72,6 @@ def _stream(seed: int, split: str, jitter: float, charset: set[str]) -> Iterator
                 yield crop, text
 
 
-def _batch(prepared: list[np.ndarray]) -> torch.Tensor:
-    """Pad to the widest crop with each crop's last column, as Recogniser.read does."""
-    width = max(p.shape[1] for p in prepared)
-    x = np.empty((len(prepared), 1, prepared[0].shape[0], width), np.float32)
-    for j, p in enumerate(prepared):
-        x[j, 0, :, :p.shape[1]] = p
-        x[j, 0, :, p.shape[1]:] = p[:, -1:]
-    return torch.from_numpy(x)
-
-
 def exact_rate(recogniser: ocr.Recogniser, items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
     """Share of crops read exactly (case and spacing as drawn), overall and at ≤ 12 px."""
     readings = recogniser.read([c for c, _ in items])
@@ -117,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     for step in range(1, args.steps + 1):
         items = [next(stream) for _ in range(args.batch)]
         items.sort(key=lambda it: it[0].shape[1] / max(1, it[0].shape[0]))
-        x = _batch([ocr.Recogniser._prepare(c) for c, _ in items])
+        x = torch.from_numpy(ocr.stack_padded([ocr.Recogniser._prepare(c) for c, _ in items]))
         targets, lengths = converter.encode([t for _, t in items], batch_max_length=80)
         preds = model(x, None).log_softmax(2).permute(1, 0, 2)
         sizes = torch.full((len(items),), preds.size(0), dtype=torch.int32)
