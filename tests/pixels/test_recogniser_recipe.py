@@ -7,7 +7,7 @@ import pytest
 
 from deid_node.pixels.ocr import Recogniser
 from deid_node.synth import burned
-from deid_node.train.recogniser import crops_of
+from deid_node.train.recogniser import batch_at, crops_of, lr_at
 from deid_node.weights import WeightsError
 
 
@@ -38,6 +38,24 @@ def test_turned_crops_read_back() -> None:
     close = sum(r.text.replace(" ", "").lower()[:4] == t.replace(" ", "").lower()[:4]
                 for r, (_, t) in zip(readings, items))
     assert close >= len(items) // 2, [(r.text, t) for r, (_, t) in zip(readings, items)]
+
+
+def test_a_step_draws_the_same_crops_whenever_it_runs() -> None:
+    """A run resumed from its checkpoint trains on what an unbroken run would: the batch of
+    a step depends on (seed, step) only, not on the steps before it."""
+    charset = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .:/-%^,'")
+    first = batch_at(7, 3, 6, charset)
+    batch_at(7, 2, 6, charset)
+    again = batch_at(7, 3, 6, charset)
+    assert len(first) == 6 and [t for _, t in first] == [t for _, t in again]
+    assert all((a == b).all() for (a, _), (b, _) in zip(first, again))
+    assert [t for _, t in batch_at(7, 4, 6, charset)] != [t for _, t in first]
+
+
+def test_learning_rate_decays_from_base_to_final_share() -> None:
+    assert lr_at(1, 100, 1e-4, 0.05) == pytest.approx(1e-4)
+    assert lr_at(100, 100, 1e-4, 0.05) == pytest.approx(5e-6)
+    assert lr_at(50, 100, 1e-4, 1.0) == pytest.approx(1e-4)
 
 
 def test_tuned_weights_must_be_in_the_manifest() -> None:
