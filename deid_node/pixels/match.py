@@ -217,12 +217,20 @@ _DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}
 _MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
 
 
+def short_number(text: str) -> bool:
+    """A number of at most 4 digits ("9123", "5.0", "75%"): on a screen a setting, a
+    counter or a year, never an identifier by itself (digits next to a blanked ID are
+    joined to it by the redactor)."""
+    return bool(_NUMBER.match(text.strip()))
+
+
 def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6,
                  fuzzy_min_letters: int | None = None) -> bool:
     """Every token of the reading is a device/setting term from ``safe_words`` (exact,
     case-insensitive, or equal after folding OCR confusions for terms of 3+ letters) or a
-    short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), the text holds
-    no more than ``max_digits`` digits (an ID split by misread spaces stays out) and nothing
+    short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), numbers next to
+    each other hold no more than ``max_digits`` digits together (an ID split by misread
+    spaces stays out; "TR 500 TE 15 FR 25" has a term between its numbers) and nothing is
     shaped like a date, a time or a month name. Such a reading carries no identifier even
     when the recogniser is unsure of a letter.
 
@@ -234,12 +242,15 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
         return False
     if _DATE_OR_TIME.search(text) or _MONTH.search(text):
         return False
-    if sum(ch.isdigit() for ch in text) > max_digits:
-        return False
     toks = [t for t in re.split(r"[\s/:;,]+", text) if t]
     if not toks:
         return False
+    run = 0  # digits of the numbers since the last token without one
     for tok in toks:
+        digits = sum(ch.isdigit() for ch in tok)
+        run = run + digits if digits else 0
+        if run > max_digits:
+            return False
         t = tok.strip(".()[]'\"")
         if not t or _safe_token(t, safe_words):
             continue

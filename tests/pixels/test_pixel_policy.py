@@ -152,8 +152,9 @@ def test_phi_labels(policy, text, label):
 @pytest.mark.parametrize("text, safe", [
     ("TIS 0.3", True), ("Tis 03", True), ("FR 25 Hz Ph 0", True), ("Persist Med", True),
     ("Map G", True), ("Frame 34/120", True), ("C5-1", True), ("x1.2", True), ("Ml 1.2", True),
-    ("P 100%", True),
-    # identifiers and anything shaped like one stay out
+    ("P 100%", True), ("TR 500 TE 15 FR 25 Hz", True),   # a term between the numbers
+    # identifiers and anything shaped like one stay out ("1234 567 Hz": 7 digits side by side)
+    ("1234 567 Hz", False), ("Gain 45 1234 567", False),
     ("12/01/1950", False), ("16:09:19", False), ("DOB 11 JAN 55", False),
     ("860 920 8759", False), ("2797867743", False), ("Li", False), ("JOHN DOE", False),
     ("Garcia", False), ("LVE LAT", False), ("", False),
