@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +69,22 @@ def verify(directory: Path, names: tuple[str, ...] = ("english_g2.pth",)) -> Non
 
 @dataclass
 class Reading:
-    """The greedy CTC reading of one crop and EasyOCR's confidence for it."""
+    """The greedy CTC reading of one crop and EasyOCR's confidence for it. ``positions``:
+    where along the crop each character of ``text`` was emitted (0 left edge, 1 right
+    edge; the CTC frame, good to about a character), so a line can be cut between words;
+    ``char_probs``: the recogniser's probability for each of those characters."""
 
     text: str
     confidence: float
+    positions: tuple[float, ...] = ()
+    char_probs: tuple[float, ...] = ()
+
+
+def confidence(probs: Any) -> float:
+    """EasyOCR's confidence of a reading from its characters' probabilities: their product
+    to the power 2/sqrt(n), so a long line is not judged by its length alone."""
+    v = np.asarray(probs, np.float64)
+    return float(np.prod(v) ** (2.0 / math.sqrt(len(v)))) if len(v) else 0.0
 
 
 def stack_padded(prepared: list[np.ndarray]) -> np.ndarray:
@@ -149,13 +162,26 @@ class Recogniser:
         out: list[Reading | None] = [None] * len(prepared)
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
-            preds = self.model(torch.from_numpy(stack_padded([prepared[i] for i in idx])), None)
+            x = stack_padded([prepared[i] for i in idx])
+            preds = self.model(torch.from_numpy(x), None)
             prob = torch.softmax(preds, dim=2)
             values, indices = prob.max(dim=2)
-            sizes = torch.IntTensor([preds.size(1)] * len(idx))
+            steps = preds.size(1)
+            sizes = torch.IntTensor([steps] * len(idx))
             texts = self.converter.decode_greedy(indices.reshape(-1).numpy(), sizes.numpy())
+            ignore = np.array(self.converter.ignore_idx)
             for j, i in enumerate(idx):
                 v = values[j][indices[j] != 0].numpy()
-                conf = float(np.prod(v) ** (2.0 / math.sqrt(len(v)))) if len(v) else 0.0
-                out[i] = Reading(texts[j], conf)
+                conf = confidence(v)
+                t = indices[j].numpy()
+                emitted = np.flatnonzero(np.insert(t[1:] != t[:-1], 0, True) & ~np.isin(t, ignore))
+                # a step covers x.shape[3] / steps columns of the padded batch; this crop
+                # fills the first prepared[i].shape[1] of them
+                at = (emitted + 0.5) * (x.shape[3] / steps) / prepared[i].shape[1]
+                if len(at) == len(texts[j]):
+                    pos = tuple(float(min(1.0, a)) for a in at)
+                    probs = tuple(float(v) for v in values[j][emitted].numpy())
+                else:
+                    pos = probs = ()
+                out[i] = Reading(texts[j], conf, pos, probs)
         return [r if r is not None else Reading("", 0.0) for r in out]

@@ -12,6 +12,7 @@ instance goes to quarantine (the quarantine keeps it; a forwarded report never h
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -23,7 +24,7 @@ from pydicom.dataset import Dataset
 from deid_node import weights
 from deid_node.identity import Identity
 
-from . import codec, detector, match
+from . import codec, detector, match, ocr
 from .ocr import OcrError, Recogniser
 from .policy import ScanPolicy
 from .rules import ScanDecision
@@ -31,6 +32,7 @@ from .settings import PixelSettings
 
 CLEAN_PIXEL_DATA = "113101"
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_FLAT_GAP = 12.0            # grey levels: the most variation a gap between fields may hold
 _TILE_ABOVE = 1100          # long side (px) from which native-resolution tiles are added
 _TILE = (480, 640)          # tile height, width: the detector's native working size
 _OVERLAP = 96
@@ -79,6 +81,11 @@ class Box:
     uncertainty: float = 0.0
     lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
     alt_texts: list[str] = field(default_factory=list)   # readable other rotations
+    # where each character of ``text`` sits along the box (image x) and its probability,
+    # for a box read as a horizontal line; empty otherwise. See PixelRedactor._cut_safe_ends.
+    char_x: tuple[float, ...] = ()
+    char_p: tuple[float, ...] = ()
+    phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
 
     @property
     def w(self) -> float:
@@ -112,14 +119,26 @@ def _expected_chars(b: "Box") -> float:
     return max(b.w, b.h) / (0.55 * max(1.0, min(b.w, b.h)))
 
 
+def _crop_rect(b: "Box", width: int, height: int) -> tuple[int, int, int, int]:
+    """The image rectangle the recogniser reads for a box: the box and a small margin."""
+    p = 2 + int(round(0.1 * min(b.w, b.h)))
+    return (max(0, int(b.x0) - p), max(0, int(b.y0) - p),
+            min(width, int(math.ceil(b.x1)) + p), min(height, int(math.ceil(b.y1)) + p))
+
+
+def _char_x(rgb: np.ndarray, b: "Box", reading: Any) -> tuple[float, ...]:
+    """Image x of each character of a horizontal box's reading (none for a tall box)."""
+    if b.h > 1.6 * b.w or not reading.positions:
+        return ()
+    x0, _, x1, _ = _crop_rect(b, rgb.shape[1], rgb.shape[0])
+    return tuple(x0 + p * (x1 - x0) for p in reading.positions)
+
+
 def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray]:
     """Grey crops of the box for the recogniser (two rotations for tall boxes); ``luma``:
     luminance only, else the channel with the most contrast. The recogniser's training
     recipe (train/recogniser.py) cuts its crops with this too."""
-    h, w = rgb.shape[:2]
-    p = 2 + int(round(0.1 * min(b.w, b.h)))
-    x0, y0 = max(0, int(b.x0) - p), max(0, int(b.y0) - p)
-    x1, y1 = min(w, int(math.ceil(b.x1)) + p), min(h, int(math.ceil(b.y1)) + p)
+    x0, y0, x1, y1 = _crop_rect(b, rgb.shape[1], rgb.shape[0])
     grey = (rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA)
     # colour text on a grey background can vanish in luminance: use the channel
     # with the most contrast when it beats luminance clearly.
@@ -130,12 +149,12 @@ def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray
     return [crop]
 
 
-def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
-    """Text lines across the box: runs of at least two ink rows (columns for a tall box;
-    a row has ink on more than ``gap_ink`` of its length: pixels.line_gap_ink), so a
-    sliver of a neighbouring line counts too. Ink: pixels beyond 30% of the way
-    from the background (the rows just outside the box) to the text's 97th/3rd
-    percentile, so a dimmer line next to a bright one still counts."""
+def _ink(rgb: np.ndarray, b: "Box") -> tuple[np.ndarray, np.ndarray] | None:
+    """The box's text ink and its RGB pixels in line coordinates (rows across the line,
+    columns along it; transposed for a tall box), or None when the box is too small or too
+    faint to tell. Ink: pixels beyond 30% of the way from the background (the rows just
+    outside the box) to the text's 97th/3rd percentile, so a dimmer line next to a bright
+    one still counts."""
     vertical = b.h > b.w
     img = rgb.transpose(1, 0, 2) if vertical else rgb
     bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
@@ -143,16 +162,27 @@ def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
     y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
     x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
     if y1 - y0 < 6 or x1 - x0 < 3:
-        return 1
-    inside = img[y0:y1, x0:x1].astype(np.float32) @ _LUMA
+        return None
+    patch = img[y0:y1, x0:x1].astype(np.float32)
+    inside = patch @ _LUMA
     rim = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
                           img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32) @ _LUMA
     bg = float(np.median(rim)) if rim.size else float(np.median(inside))
     lo, hi = np.percentile(inside, [3, 97])
     if max(hi - bg, bg - lo) < 25:
-        return 1
+        return None
     ink = inside > bg + 0.3 * (hi - bg) if hi - bg >= bg - lo else inside < bg - 0.3 * (bg - lo)
-    rows = ink.mean(axis=1) > gap_ink
+    return ink, patch
+
+
+def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
+    """Text lines across the box: runs of at least two ink rows (columns for a tall box;
+    a row has ink on more than ``gap_ink`` of its length: pixels.line_gap_ink), so a
+    sliver of a neighbouring line counts too."""
+    found = _ink(rgb, b)
+    if found is None:
+        return 1
+    rows = found[0].mean(axis=1) > gap_ink
     need = 2
     runs, n = 0, 0
     for r in list(rows) + [False]:
@@ -162,6 +192,46 @@ def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
             runs += n >= need
             n = 0
     return max(1, runs)
+
+
+def split_at_gaps(rgb: np.ndarray, b: "Box", gap: float) -> list["Box"]:
+    """One detection over several fields of a line ("Gn 62   MI 1.2   DOE^JOHN") split
+    where the ink stops for more than ``gap`` × the line's thickness (pixels.split_gap),
+    so each field can be read and judged alone (PixelRedactor._carve_settings) and a
+    setting next to a name is not blanked with it. Word spaces are about a third of the thickness and never split. A column
+    counts as ink with two ink pixels (one is speckle), and a gap must be flat background
+    (every channel within ``_FLAT_GAP`` grey levels of standard deviation): over speckle or
+    anatomy faint letters lose their ink, and "18-May-2010" once split into "18-Ma" and
+    the rest."""
+    th = min(b.w, b.h)
+    if gap <= 0 or max(b.w, b.h) < 2 * gap * th:
+        return [b]
+    found = _ink(rgb, b)
+    if found is None:
+        return [b]
+    ink, patch = found
+    cols = np.flatnonzero(ink.sum(axis=0) >= 2)
+    if cols.size == 0:
+        return [b]
+    cuts = [i for i in np.flatnonzero(np.diff(cols) > gap * th)
+            if float(patch[:, cols[i] + 1:cols[i + 1]].reshape(-1, 3).std(axis=0).max())
+            <= _FLAT_GAP]
+    if not cuts:
+        return [b]
+    cuts = np.array(cuts)
+    vertical = b.h > b.w
+    start = math.floor(b.y0 if vertical else b.x0)
+    along0 = b.y0 if vertical else b.x0
+    along1 = b.y1 if vertical else b.x1
+    margin = 0.15 * th
+    pieces = []
+    for first, last in zip(np.r_[cols[0], cols[cuts + 1]], np.r_[cols[cuts], cols[-1]]):
+        a0 = max(along0, start + first - margin)
+        a1 = min(along1, start + last + 1 + margin)
+        x0, y0, x1, y1 = (b.x0, a0, b.x1, a1) if vertical else (a0, b.y0, a1, b.y1)
+        pieces.append(Box(x0, y0, x1, y1, score=b.score, spread=b.spread, frame=b.frame,
+                          seen_in=list(b.seen_in)))
+    return pieces
 
 
 def _line_axes(b: "Box", vertical: bool) -> tuple[float, float, float, float]:
@@ -343,6 +413,7 @@ class PixelRedactor:
             b = todo[i]
             best = max(rs, key=lambda r: r.confidence)
             b.text, b.ocr_conf = best.text, best.confidence
+            b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, best), best.char_probs
             b.alt_texts = self._other_readings(rs, best)
         for b in todo:
             b.lines = _count_lines(frames_rgb[b.frame], b, s.line_gap_ink)
@@ -393,6 +464,7 @@ class PixelRedactor:
                 if self._safe(trial, lenient=s.lenient_safe, retry=True) and (
                         id(b) not in took or r.confidence > b.ocr_conf):
                     b.text, b.ocr_conf = r.text, r.confidence
+                    b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, r), r.char_probs
                     took.add(id(b))
             left = [b for b in left if id(b) not in took]
 
@@ -458,6 +530,7 @@ class PixelRedactor:
             elif hits or spans or label:
                 b.decision = "phi"
                 b.why = "identity" if hits else "analyzer" if spans else f"label:{label}"
+                b.phi_chars = [(sp.start, sp.end) for sp in spans_of.get(id(b), [])]
                 b.entities = sorted({*(f"identity:{h}" for h in hits),
                                      *(getattr(sp, "entity", "PHI") for sp in spans)})
             elif is_safe:
@@ -493,6 +566,12 @@ class PixelRedactor:
         if self.analyzer is not None and readable and self.settings.policy == "phi":
             spans = self.analyzer.analyze_batch([b.text for b in readable]
                                                 + [t for _, t in alts], identity)
+        texts = [b.text for b in readable] + [t for _, t in alts]
+        # the analyzer's model calls a lone short number an ID ("9123" in ALOKA's probe line
+        # "9123 5.0 R15 G66 C6"); the instance's own identifiers still count
+        spans = [[sp for sp in sps if getattr(sp, "recognizer", "") == "identity"
+                  or not match.short_number(t[sp.start:sp.end])]
+                 for t, sps in zip(texts, spans)]
         spans_of = {id(b): sp for b, sp in zip(readable, spans)}
         alt_spans_of: dict[int, list[Any]] = {}
         for (b, _), sp in zip(alts, spans[len(readable):]):
@@ -551,9 +630,10 @@ class PixelRedactor:
             for b in self.detect(composite, first):
                 b.seen_in = [-1]  # -1: the static composite
                 found.append(b)
-        boxes = _merge(found)
+        boxes = self._carve_settings(frames_rgb, _merge(found), identity)
         t1 = time.perf_counter()
         times = self.read_and_decide(frames_rgb, boxes, identity)
+        boxes = self._cut_safe_ends(boxes, identity)
         self._join_line_pieces(boxes)
         if self.settings.extend_ink > 0:
             done: set[int] = set()
@@ -567,6 +647,113 @@ class PixelRedactor:
                     break
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    def _carve_settings(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
+                        identity: Identity | None) -> list[Box]:
+        """One detection often spans several fields of a line ("Gn 62   DOE^JOHN   MI 1.2"),
+        and the whole box was blanked for the name in it. Split it at wide ink gaps
+        (split_at_gaps), read and judge the fields, and carve off the ones kept as device
+        terms with a word of 2+ letters ("Gn 62", not "18", which may be the day of a date
+        cut off); the other fields stay joined as detected, so a name or an address split
+        by a wide space ("CITY  CLINIC") is still read and judged whole. Policy ``phi``
+        with an analyzer only."""
+        s = self.settings
+        if s.split_gap <= 0 or s.policy != "phi" or self.analyzer is None:
+            return boxes
+        split = {id(b): pieces for b in boxes if b.score >= s.ambiguous_floor
+                 and len(pieces := split_at_gaps(frames_rgb[b.frame], b, s.split_gap)) > 1}
+        if not split:
+            return boxes
+        self.read_and_decide(frames_rgb, [p for ps in split.values() for p in ps], identity)
+        out: list[Box] = []
+        for b in boxes:
+            pieces = split.get(id(b))
+            if pieces is None:
+                out.append(b)
+                continue
+            carve = [p.decision == "kept" and p.why == "safe-words"
+                     and match.has_safe_word(p.text, self.policy.rules.safe_words, 2)
+                     for p in pieces]
+            if not any(carve):
+                out.append(b)
+                continue
+            run: list[Box] = []
+            for p, c in [*zip(pieces, carve), (None, True)]:
+                if c and run:   # the fields between two carved ones, joined again
+                    out.append(Box(min(q.x0 for q in run), min(q.y0 for q in run),
+                                   max(q.x1 for q in run), max(q.y1 for q in run),
+                                   score=b.score, spread=b.spread, frame=b.frame,
+                                   seen_in=list(b.seen_in)))
+                    run = []
+                if p is not None and c:
+                    out.append(Box(p.x0, p.y0, p.x1, p.y1, score=b.score, spread=b.spread,
+                                   frame=b.frame, seen_in=list(b.seen_in)))
+                elif p is not None:
+                    run.append(p)
+        # a field carved off a long detection is often also detected alone: merge again
+        return _merge(out)
+
+    def _cut_safe_ends(self, boxes: list[Box], identity: Identity | None) -> list[Box]:
+        """A box blanked (PHI or unreadable) whose reading starts or ends with device terms
+        ("Gn 62 Acc: 949870579394", "kVp 80 2D Ref: Dr Fischer") is cut between words
+        (where the recogniser put the space: ``Box.char_x``), and the settings end is kept.
+        The end kept must be read at ``ocr_confident`` or more on its own characters, be
+        device terms with a word of 2+ letters (safe_reading, has_safe_word), and hold none
+        of the instance's identifiers, no label or pattern and no analyzer span; the rest
+        stays blanked as it was judged. Horizontal one-line boxes only."""
+        s = self.settings
+        if s.policy != "phi" or self.analyzer is None:
+            return boxes
+        out: list[Box] = []
+        for b in boxes:
+            out.extend(self._safe_ends(b, identity) if b.decision in ("phi", "uncertain")
+                       else [b])
+        return out
+
+    def _safe_ends(self, b: Box, identity: Identity | None) -> list[Box]:
+        s, rules = self.settings, self.policy.rules
+        toks = [(m.start(), m.end()) for m in re.finditer(r"\S+", b.text)]
+        if len(toks) < 2 or len(b.char_x) != len(b.text) or b.lines > 1 or b.alt_texts:
+            return [b]
+
+        def settings_only(a: int, z: int) -> bool:
+            lo, hi = toks[a][0], toks[z - 1][1]
+            t = b.text[lo:hi]
+            return (ocr.confidence(b.char_p[lo:hi]) >= s.ocr_confident
+                    and match.safe_reading(t, rules.safe_words)
+                    and match.has_safe_word(t, rules.safe_words, 2)
+                    and not match.identity_hits(t, identity)
+                    and not match.label_hit(t, rules.phi_labels)
+                    and not any(p.search(t) for p in rules.phi_patterns)
+                    and not any(c0 < hi and c1 > lo for c0, c1 in b.phi_chars))
+        n = len(toks)
+        head = max((k for k in range(1, n) if settings_only(0, k)), default=0)
+        tail = max((k for k in range(1, n - head) if settings_only(n - k, n)), default=0)
+        if not head and not tail:
+            return [b]
+
+        def cut(k: int) -> float:
+            """x between token k-1 and token k: at the space the recogniser read there."""
+            return float(np.mean(b.char_x[toks[k - 1][1]:toks[k][0]]))
+
+        def piece(a: float, z: float, keep: bool, t0: int, t1: int) -> Box:
+            c = Box(a, b.y0, z, b.y1, score=b.score, spread=b.spread, frame=b.frame,
+                    seen_in=list(b.seen_in), text=b.text[toks[t0][0]:toks[t1 - 1][1]],
+                    ocr_conf=ocr.confidence(b.char_p[toks[t0][0]:toks[t1 - 1][1]]),
+                    lines=1)
+            c.decision, c.why = ("kept", "safe-words") if keep else (b.decision, b.why)
+            c.entities = [] if keep else list(b.entities)
+            return c
+        x_head = cut(head) if head else b.x0
+        x_tail = cut(n - tail) if tail else b.x1
+        if head and x_head <= b.x0 or tail and x_tail >= b.x1 or x_head >= x_tail:
+            return [b]
+        out = [piece(x_head, x_tail, False, head, n - tail)]
+        if head:
+            out.append(piece(b.x0, x_head, True, 0, head))
+        if tail:
+            out.append(piece(x_tail, b.x1, True, n - tail, n))
+        return out
 
     def _join_line_pieces(self, boxes: Sequence[Box]) -> bool:
         """Pieces of one PHI line detected apart. A kept box on the same line as a box blanked

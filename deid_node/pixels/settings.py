@@ -55,6 +55,9 @@ class PixelSettings:
     # below ocr_confidence_floor a reading of device terms is kept only when it holds a
     # term of this many letters: at 2, "Dr. Kim" read "Ur: /im" at 0.06 passed as two terms
     floor_term_letters: int = 3
+    # one detection is split into fields where its ink stops for more than this many line
+    # thicknesses (0: never split), see redactor.split_at_gaps
+    split_gap: float = 1.0
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -97,6 +100,7 @@ class PixelSettings:
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
+            "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

@@ -230,6 +230,23 @@ def test_blanked_line_follows_its_ink(redactor):
     assert v.y0 <= h - ink[2] + 1 and v.y1 >= h - ink[0] - 1, (v.y0, v.y1)
 
 
+def test_short_numbers_are_no_identifiers_on_screen(redactor):
+    """ALOKA's probe line "9123 5.0 R15 G66 C6" and a frame counter are kept: the analyzer's
+    model calls "9123" an ID, but a number of four digits or fewer identifies no one.
+    Labelled, long or the instance's own numbers are still blanked."""
+    from deid_node.identity import Identity
+    from deid_node.pixels.redactor import Box
+    ident = Identity(("DOE^JOHN",), ("DOE", "JOHN"), ("4471",), (), (), (), (), ())
+
+    def box(text):
+        return Box(10, 10, 200, 26, score=0.95, spread=0.0, frame=0, text=text, ocr_conf=0.95)
+    boxes = [box("9123 5.0 R15 G66 C6"), box("127/1280"), box("ID 9123"), box("9123456"),
+             box("4471")]
+    redactor._decide(boxes, ident)
+    assert [b.decision for b in boxes] == ["kept", "kept", "phi", "phi", "phi"], \
+        [(b.decision, b.why) for b in boxes]
+
+
 def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     """Device terms (rules/pixels.yaml safe_words) survive a low OCR confidence; anything
     else below the floor is blanked, and the instance's identifiers always win."""
@@ -281,6 +298,71 @@ def test_large_single_line_settings_count_one_line():
         a = draw_text(img, text, (10, 10), 28, font=FONT)
         box = Box(a[0] - 1, a[1] - 1, a[2] + 1, a[3] + 1, score=0.9, spread=0.0, frame=0)
         assert _count_lines(img, box, GAP) == 1, text
+
+
+def test_split_at_gaps_cuts_between_fields_not_words():
+    """A detection over "Gain 45 dB", a wide gap and "DOE, JOHN" becomes one box per field,
+    on its ink; the word spaces of "Depth 14 cm" never split; a field line on a side edge
+    splits along its length."""
+    from deid_node.pixels.redactor import Box, split_at_gaps
+    split = PixelSettings().split_gap
+    img = np.zeros((60, 400, 3), np.uint8)
+    a = draw_text(img, "Gain 45 dB", (10, 20), 16, font=FONT)
+    b = draw_text(img, "DOE, JOHN", (a[2] + 30, 20), 16, font=FONT)
+    line = Box(a[0] - 2, a[1] - 2, b[2] + 2, b[3] + 2, score=0.9, spread=0.1, frame=0)
+    pieces = split_at_gaps(img, line, split)
+    assert len(pieces) == 2
+    for piece, ink in zip(pieces, (a, b)):
+        assert piece.x0 <= ink[0] and piece.x1 >= ink[2] and piece.x1 - piece.x0 < ink[2] - ink[0] + 8
+        assert (piece.y0, piece.y1, piece.score, piece.spread) == (line.y0, line.y1, 0.9, 0.1)
+    words = np.zeros((60, 400, 3), np.uint8)
+    c = draw_text(words, "Depth 14 cm", (10, 20), 16, font=FONT)
+    assert len(split_at_gaps(words, Box(c[0] - 2, c[1] - 2, c[2] + 2, c[3] + 2, score=0.9,
+                                        spread=0.0, frame=0), split)) == 1
+    side = np.ascontiguousarray(np.rot90(img))   # the line now runs up the image
+    h = img.shape[1]
+    tall = Box(line.y0, h - line.x1, line.y1, h - line.x0, score=0.9, spread=0.0, frame=0)
+    assert len(split_at_gaps(side, tall, split)) == 2
+    assert split_at_gaps(img, line, 0.0) == [line]
+
+
+def test_setting_beside_a_name_on_one_line_is_kept(redactor):
+    """The detector reads "Gain 45 dB   DOE, JOHN   MI 1.2" at 16 px as one box: without
+    splitting it the settings were blanked with the name (merged with PHI)."""
+    img = _us_image()
+    a = draw_text(img, "Gain 45 dB", (20, 440), 16, font=FONT)
+    b = draw_text(img, "DOE, JOHN", (a[2] + 30, 440), 16, font=FONT)
+
+    def decision_at(red, ink):
+        boxes, _ = red.find({0: img}, None)
+        cx, cy = (ink[0] + ink[2]) / 2, (ink[1] + ink[3]) / 2
+        return {x.decision for x in boxes if x.x0 <= cx <= x.x1 and x.y0 <= cy <= x.y1}
+
+    assert decision_at(redactor, a) == {"kept"}
+    assert decision_at(redactor, b) == {"phi"}
+    assert "kept" not in decision_at(_bare(redactor, split_gap=0.0), a)
+
+
+def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
+    """"Gn 62 Acc: 949870579394" is one detection: the box is cut at the space the
+    recogniser read after "Gn 62", the setting stays and every digit of the ID is blanked;
+    "kVp 80 2D Ref: Dr Fischer" keeps at least its first term."""
+    img = _us_image()
+    line = draw_text(img, "Gn 62 Acc: 949870579394", (20, 440), 16, font=FONT)
+    acc = draw_text(np.zeros_like(img), "Gn 62 Acc: 949870579394", (20, 440), 16, font=FONT)
+    gn = draw_text(np.zeros_like(img), "Gn 62", (20, 440), 16, font=FONT)
+    ref = draw_text(img, "kVp 80 2D Ref: Dr Fischer", (20, 20), 16, font=FONT)
+    kvp = draw_text(np.zeros_like(img), "kVp", (20, 20), 16, font=FONT)
+    ds = make_dataset(img)
+    res = redactor.process(ds, collect(ds))
+    assert res.quarantine_reason is None, res.as_log()
+    id_ink = (gn[2] + 10, line[1], acc[2], line[3])     # from "Acc" to the last digit
+    assert _blanked(ds, id_ink)
+    assert _blanked(ds, (kvp[2] + 20, ref[1], ref[2], ref[3]))   # "Ref: Dr Fischer"
+    kept = [b for b in res.boxes if b["decision"] == "kept"]
+    assert any(b["x0"] <= gn[0] and b["x1"] >= gn[2] - 6 and b["y0"] <= gn[1] for b in kept)
+    assert any(b["x0"] <= kvp[0] and b["x1"] >= kvp[2] - 4 and b["y1"] <= 60 for b in kept)
+    assert not _blanked(ds, (gn[0], gn[1], gn[0] + 12, gn[3]))   # "G" of "Gn" still there
 
 
 def test_lone_phi_label_is_blanked_with_its_value(redactor):
