@@ -188,6 +188,17 @@ def label_alone(text: str, labels: Iterable[str]) -> str | None:
     return None
 
 
+def label_at_end(text: str, labels: Iterable[str]) -> str | None:
+    """The reading ends with a PHI label after other text ("FOV 350 D0B:", "Gn 62 Pt:"): the
+    detector stopped at the label and its value lies beyond the box (label_alone on the
+    last one to three words)."""
+    toks = text.split()
+    for k in (3, 2, 1):
+        if len(toks) > k and (lab := label_alone(" ".join(toks[-k:]), labels)):
+            return lab
+    return None
+
+
 def digit_fragment(text: str, max_alnum: int = 8) -> bool:
     """A short, mostly-digit reading of one token ("266", "4066", "-07", "1/07"): alone it
     looks harmless, beside a blanked PHI box on the same line it is a piece of the split ID

@@ -523,8 +523,11 @@ class PixelRedactor:
                 label = "pattern"
             if not label and any(match.field_value(t, rules.safe_words) for t in texts):
                 label = "field"  # "Openbr: Tanaka": a word value after a misread label
-            if not label and match.label_alone(b.text, rules.phi_context_labels):
-                label = "alone"  # "Pt:" on its own: the line was cut short, its value follows
+            if not label and (match.label_alone(b.text, rules.phi_context_labels)
+                              or match.label_at_end(b.text, rules.phi_context_labels)):
+                # "Pt:" on its own or at the end of the reading: the line was cut short,
+                # its value follows
+                label = "alone"
             if self.analyzer is None:
                 b.decision, b.why = "phi", "no-analyzer-fail-closed"
             elif hits or spans or label:
@@ -699,7 +702,8 @@ class PixelRedactor:
         (where the recogniser put the space: ``Box.char_x``), and the settings end is kept.
         The end kept must be read at ``ocr_confident`` or more on its own characters, be
         device terms with a word of 2+ letters (safe_reading, has_safe_word), and hold none
-        of the instance's identifiers, no label or pattern and no analyzer span; the rest
+        of the instance's identifiers, no label ("FOV 350 D0B:" reads as settings: "D0B" has
+        a probe name's shape) or pattern and no analyzer span; the rest
         stays blanked as it was judged. Horizontal one-line boxes only."""
         s = self.settings
         if s.policy != "phi" or self.analyzer is None:
@@ -724,6 +728,8 @@ class PixelRedactor:
                     and match.has_safe_word(t, rules.safe_words, 2)
                     and not match.identity_hits(t, identity)
                     and not match.label_hit(t, rules.phi_labels)
+                    and not match.label_alone(t, rules.phi_context_labels)
+                    and not match.label_at_end(t, rules.phi_context_labels)
                     and not any(p.search(t) for p in rules.phi_patterns)
                     and not any(c0 < hi and c1 > lo for c0, c1 in b.phi_chars))
         n = len(toks)

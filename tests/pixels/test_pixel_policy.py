@@ -197,6 +197,17 @@ def test_phi_context_labels(policy, text, label):
     assert label_alone(text, policy.rules.phi_context_labels) == label
 
 
+@pytest.mark.parametrize("text, label", [
+    ("FOV 350 D0B:", "dob"), ("Gn 62 Pt:", "pt"), ("kVp 80 Patient Name", "patient name"),
+    ("FOV 350", None), ("DOB:", None), ("RT KIDNEY", None), ("Pt: DOE", None),
+])
+def test_label_at_the_end_of_a_reading(policy, text, label):
+    """The detector stopped at a label after other text: its value lies beyond the box.
+    (A reading that is only a label is label_alone's; one with a value, label_hit's.)"""
+    from deid_node.pixels.match import label_at_end
+    assert label_at_end(text, policy.rules.phi_context_labels) == label
+
+
 @pytest.mark.parametrize("text, frag", [
     ("266", True), ("4066", True), ("-07", True), ("1/07", True), ("x1.2", True),
     ("Gain", False), ("ABC1", False), ("TIS 0.3", False), ("123456789", False), ("", False),

@@ -247,6 +247,25 @@ def test_short_numbers_are_no_identifiers_on_screen(redactor):
         [(b.decision, b.why) for b in boxes]
 
 
+def test_a_label_ending_a_settings_reading_is_phi(redactor):
+    """"FOV 350 D0B:" is all device-term shapes ("D0B" looks like a probe name) but ends
+    with a PHI label: the value was cut off beyond the box, which is blanked and followed
+    as a lone label is; cutting a read line never keeps such a label."""
+    from deid_node.pixels.redactor import Box
+    b = Box(10, 10, 120, 26, score=0.95, spread=0.0, frame=0, text="FOV 350 D0B:",
+            ocr_conf=0.8)
+    redactor._decide([b], None)
+    assert (b.decision, b.why) == ("phi", "label:alone")
+    line = "FOV 350 D0B: 03-Apr-1961"
+    u = Box(10, 10, 250, 26, score=0.95, spread=0.0, frame=0, text=line, ocr_conf=0.3,
+            char_x=tuple(12.0 + 9.5 * i for i in range(len(line))),
+            char_p=(0.99,) * len(line))
+    redactor._decide([u], None)
+    pieces = redactor._cut_safe_ends([u], None)
+    kept = [p.text for p in pieces if p.decision == "kept"]
+    assert kept == ["FOV 350"], [(p.text, p.decision) for p in pieces]
+
+
 def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     """Device terms (rules/pixels.yaml safe_words) survive a low OCR confidence; anything
     else below the floor is blanked, and the instance's identifiers always win."""
