@@ -86,6 +86,7 @@ class Box:
     char_x: tuple[float, ...] = ()
     char_p: tuple[float, ...] = ()
     phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
+    read: bool = False         # OCR done (a field carved off a detection is not read twice)
 
     @property
     def w(self) -> float:
@@ -394,10 +395,11 @@ class PixelRedactor:
 
     def read_and_decide(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> dict[str, float]:
-        """OCR every box, ask the analyzer, set ``decision``/``why``/``uncertainty``."""
+        """OCR every box not read yet, ask the analyzer about all, set
+        ``decision``/``why``/``uncertainty``."""
         s = self.settings
         t0 = time.perf_counter()
-        todo = [b for b in boxes if b.score >= s.ambiguous_floor]
+        todo = [b for b in boxes if b.score >= s.ambiguous_floor and not b.read]
         crops: list[np.ndarray] = []
         owner: list[int] = []
         for i, b in enumerate(todo):
@@ -417,6 +419,7 @@ class PixelRedactor:
             b.alt_texts = self._other_readings(rs, best)
         for b in todo:
             b.lines = _count_lines(frames_rgb[b.frame], b, s.line_gap_ink)
+            b.read = True
         if s.ocr_retry and self.analyzer is not None and s.policy == "phi":
             self._retry_unreadable(frames_rgb, todo)
         t1 = time.perf_counter()
@@ -689,12 +692,10 @@ class PixelRedactor:
                                    seen_in=list(b.seen_in)))
                     run = []
                 if p is not None and c:
-                    out.append(Box(p.x0, p.y0, p.x1, p.y1, score=b.score, spread=b.spread,
-                                   frame=b.frame, seen_in=list(b.seen_in)))
+                    out.append(p)   # read already; judged again with the rest
                 elif p is not None:
                     run.append(p)
-        # a field carved off a long detection is often also detected alone: merge again
-        return _merge(out)
+        return out
 
     def _cut_safe_ends(self, boxes: list[Box], identity: Identity | None) -> list[Box]:
         """A box blanked (PHI or unreadable) whose reading starts or ends with device terms
