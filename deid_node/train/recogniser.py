@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])
         step, spent = int(blob["step"]), float(blob["train_seconds"])
+        torch.set_rng_state(blob["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -136,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     def save() -> None:
         tmp = ckpt.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "train_seconds": spent + time.time() - t0}, tmp)
+                    "train_seconds": spent + time.time() - t0,
+                    "torch_rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, ckpt)
 
     losses: list[float] = []
