@@ -273,6 +273,14 @@ def _along_sign(a: "Box", b: "Box") -> float:
     return (b0 + b1) / 2 - (a0 + a1) / 2
 
 
+def _on_screen(text: str, spans: list[Any]) -> list[Any]:
+    """The analyzer's spans (or candidates) that count in burned-in text: its model calls a
+    lone short number an ID or a date ("9123" in ALOKA's probe line "9123 5.0 R15 G66 C6",
+    "1112" of the frame counter "110/111"); the instance's own identifiers always count."""
+    return [sp for sp in spans if getattr(sp, "recognizer", "") == "identity"
+            or not match.short_number(text[sp.start:sp.end])]
+
+
 def _ambiguity(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
@@ -573,11 +581,7 @@ class PixelRedactor:
             spans = self.analyzer.analyze_batch([b.text for b in readable]
                                                 + [t for _, t in alts], identity)
         texts = [b.text for b in readable] + [t for _, t in alts]
-        # the analyzer's model calls a lone short number an ID ("9123" in ALOKA's probe line
-        # "9123 5.0 R15 G66 C6"); the instance's own identifiers still count
-        spans = [[sp for sp in sps if getattr(sp, "recognizer", "") == "identity"
-                  or not match.short_number(t[sp.start:sp.end])]
-                 for t, sps in zip(texts, spans)]
+        spans = [_on_screen(t, sps) for t, sps in zip(texts, spans)]
         spans_of = {id(b): sp for b, sp in zip(readable, spans)}
         alt_spans_of: dict[int, list[Any]] = {}
         for (b, _), sp in zip(alts, spans[len(readable):]):
@@ -618,7 +622,7 @@ class PixelRedactor:
         if cand is None:
             return 0.0
         try:
-            spans = cand(text, identity)
+            spans = _on_screen(text, cand(text, identity))
         except Exception:  # noqa: BLE001 - a failing analyzer makes the box maximally unsure
             return 1.0
         best = max((float(getattr(sp, "score", 0.0)) for sp in spans), default=0.0)
