@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -27,6 +26,7 @@ import torch
 from deid_node import weights
 from deid_node.pixels import detector as det
 from deid_node.synth import burned
+from deid_node.train import checkpoint
 
 DEFAULT_OUT = "detector/text_frcnn.pt"
 DEFAULT_CKPT = Path("var/train/detector.ckpt")
@@ -162,25 +162,17 @@ def run(args: argparse.Namespace) -> int:
     it = 0
     spent = 0.0  # training seconds over all chunks
     ckpt: Path = args.checkpoint
-    if ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["opt"])
+    if (blob := checkpoint.resume(ckpt, model, opt)) is not None:
         it = int(blob["iteration"])
         # a checkpoint without the field comes from a chunk that ran its full --max-minutes
         spent = float(blob.get("train_seconds", args.max_minutes * 60))
-        torch.set_rng_state(blob["torch_rng"])
         print(f"resumed from {ckpt} at iteration {it}", flush=True)
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
 
     t_start = time.time()
 
     def save() -> None:
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "iteration": it,
-                    "torch_rng": torch.get_rng_state(), "arch": arch,
-                    "train_seconds": spent + time.time() - t_start}, tmp)
-        os.replace(tmp, ckpt)
+        checkpoint.save(ckpt, model, opt, iteration=it, arch=arch,
+                        train_seconds=spent + time.time() - t_start)
 
     model.train()
     losses: list[float] = []

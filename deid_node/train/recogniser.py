@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import shlex
 import sys
@@ -35,6 +34,7 @@ from deid_node import weights
 from deid_node.pixels import ocr
 from deid_node.pixels.redactor import Box, grey_crops
 from deid_node.synth import burned
+from deid_node.train import checkpoint
 
 DEFAULT_OUT = "ocr/english_g2_overlay.pt"
 DEFAULT_CKPT = Path("var/train/recogniser.ckpt")
@@ -124,22 +124,13 @@ def run(args: argparse.Namespace) -> int:
     ctc = torch.nn.CTCLoss(zero_infinity=True)
     step, spent = 0, 0.0
     ckpt: Path = args.checkpoint
-    if ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["opt"])
+    if (blob := checkpoint.resume(ckpt, model, opt)) is not None:
         step, spent = int(blob["step"]), float(blob["train_seconds"])
-        torch.set_rng_state(blob["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
 
     def save() -> None:
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "train_seconds": spent + time.time() - t0,
-                    "torch_rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, ckpt)
+        checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0)
 
     losses: list[float] = []
     while step < args.steps:
