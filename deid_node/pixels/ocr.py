@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -80,7 +80,7 @@ class Reading:
     char_probs: tuple[float, ...] = ()
 
 
-def confidence(probs: Any) -> float:
+def confidence(probs: Sequence[float] | np.ndarray) -> float:
     """EasyOCR's confidence of a reading from its characters' probabilities: their product
     to the power 2/sqrt(n), so a long line is not judged by its length alone."""
     v = np.asarray(probs, np.float64)
@@ -180,7 +180,7 @@ class Recogniser:
                 at = (emitted + 0.5) * (x.shape[3] / steps) / prepared[i].shape[1]
                 if len(at) == len(texts[j]):
                     pos = tuple(float(min(1.0, a)) for a in at)
-                    probs = tuple(float(v) for v in values[j][emitted].numpy())
+                    probs = tuple(float(p) for p in values[j][emitted].numpy())
                 else:
                     pos = probs = ()
                 out[i] = Reading(texts[j], conf, pos, probs)
