@@ -3,11 +3,20 @@ resume, because background jobs on the shared build machine do not live long. A 
 holds the model, the optimiser and torch's RNG state, plus the recipe's own counters."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+def add_arguments(parser: argparse.ArgumentParser, default: Path, every: int) -> None:
+    """The chunking flags every recipe takes: --max-minutes, --checkpoint, --checkpoint-every."""
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="stop after this many minutes (checkpoint saved; run again to resume)")
+    parser.add_argument("--checkpoint", type=Path, default=default)
+    parser.add_argument("--checkpoint-every", type=int, default=every)
 
 
 def resume(path: Path, model: torch.nn.Module, optimiser: torch.optim.Optimizer

@@ -38,10 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--max-minutes", type=float, default=0.0,
-                        help="stop after this many minutes (checkpoint saved; run again to resume)")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CKPT)
-    parser.add_argument("--checkpoint-every", type=int, default=100)
+    checkpoint.add_arguments(parser, DEFAULT_CKPT, every=100)
     parser.add_argument("--out", default=DEFAULT_OUT, help="path under weights/")
     parser.add_argument("--eval-images", type=int, default=200,
                         help="held-out synthetic images for the recorded metrics")

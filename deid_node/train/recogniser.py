@@ -52,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--final-lr", type=float, default=1.0,
                         help="learning rate at the last step as a share of --lr (cosine decay; "
                              "1.0 keeps it constant)")
-    parser.add_argument("--max-minutes", type=float, default=0.0,
-                        help="stop after this many minutes (checkpoint saved; run again to resume)")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CKPT)
-    parser.add_argument("--checkpoint-every", type=int, default=50)
+    checkpoint.add_arguments(parser, DEFAULT_CKPT, every=50)
 
 
 def crops_of(sample: burned.Sample, rng: random.Random, jitter: float) -> Iterator[tuple[np.ndarray, str]]:
