@@ -228,11 +228,17 @@ _DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}
 _MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
 
 
-def short_number(text: str) -> bool:
-    """A number of at most 4 digits ("9123", "5.0", "75%"): on a screen a setting, a
-    counter or a year, never an identifier by itself (digits next to a blanked ID are
-    joined to it by the redactor)."""
-    return bool(_NUMBER.match(text.strip()))
+def short_number(text: str, start: int = 0, end: int | None = None) -> bool:
+    """``text[start:end]`` is a number of at most 4 digits ("9123", "5.0", "75%"): on a
+    screen a setting, a counter or a year, never an identifier by itself (digits next to a
+    blanked ID are joined to it by the redactor). Not when the token around it is a date
+    or a clock time: "45" of "5:45" is part of one."""
+    end = len(text) if end is None else end
+    if not _NUMBER.match(text[start:end].strip()):
+        return False
+    left = text.rfind(" ", 0, start) + 1
+    right = text.find(" ", end)
+    return not _DATE_OR_TIME.search(text[left:len(text) if right < 0 else right])
 
 
 def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6,
@@ -306,13 +312,16 @@ def lenient_token(t: str, safe_words: frozenset[str] | set[str], fuzzy_min_lette
                for w in safe_words)
 
 
-def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters: int) -> bool:
+def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters: int,
+                  exact: bool = False) -> bool:
     """At least one token is a safe word of *min_letters* or more letters (not just
-    numbers or a letter)."""
+    numbers or a letter); ``exact``: spelled as listed (case aside), not only equal after
+    folding OCR confusions ("euge" folds like "Edge")."""
     for tok in re.split(r"[\s/:;,]+", text):
         t = tok.strip(".()[]'\"")
         if sum(ch.isalpha() for ch in t) >= min_letters and (
-                t.upper() in safe_words or fold(t) in _folded(frozenset(safe_words))):
+                t.upper() in safe_words
+                or not exact and fold(t) in _folded(frozenset(safe_words))):
             return True
     return False
 

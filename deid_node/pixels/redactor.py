@@ -278,7 +278,7 @@ def _on_screen(text: str, spans: list[Any]) -> list[Any]:
     lone short number an ID or a date ("9123" in ALOKA's probe line "9123 5.0 R15 G66 C6",
     "1112" of the frame counter "110/111"); the instance's own identifiers always count."""
     return [sp for sp in spans if getattr(sp, "recognizer", "") == "identity"
-            or not match.short_number(text[sp.start:sp.end])]
+            or not match.short_number(text, sp.start, sp.end)]
 
 
 def _ambiguity(p: float) -> float:
@@ -600,8 +600,9 @@ class PixelRedactor:
     def _safe(self, b: Box, lenient: bool = False, retry: bool = False) -> bool:
         """Device/setting terms only (rules/pixels.yaml safe_words; ``lenient``: also glued
         numbers and units and long terms one edit away, match.lenient_token). Below the OCR
-        floor the reading must also hold a real term of ``floor_term_letters`` letters (not
-        only numbers or short letters: garbled text often reads as "6", "R" or "Ur") and be
+        floor the reading must also hold a real term of ``floor_term_letters`` letters, spelled
+        as listed (not only numbers or short letters: garbled text often reads as "6", "R"
+        or "Ur") and be
         about as long as the box is wide, so
         a name partly read cannot pass as a short setting. A reading from a retry
         (``retry``: one of several views, which makes confident misreadings likelier) must
@@ -613,7 +614,9 @@ class PixelRedactor:
         n = len(b.text.strip())
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
             return not retry or n >= self.settings.retry_min_fill * _expected_chars(b)
-        return (match.has_safe_word(b.text, words, self.settings.floor_term_letters)
+        # below the floor the term must be spelled out: folded, a piece of "Fatima" read
+        # "euge:" at 0.11 passed as "Edge"
+        return (match.has_safe_word(b.text, words, self.settings.floor_term_letters, exact=True)
                 and n >= 0.5 * _expected_chars(b))
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:

@@ -241,9 +241,10 @@ def test_short_numbers_are_no_identifiers_on_screen(redactor):
     def box(text):
         return Box(10, 10, 200, 26, score=0.95, spread=0.0, frame=0, text=text, ocr_conf=0.95)
     boxes = [box("9123 5.0 R15 G66 C6"), box("127/1280"), box("ID 9123"), box("9123456"),
-             box("4471"), box("110/1112")]
+             box("4471"), box("110/1112"), box("5:45")]
     redactor._decide(boxes, ident)
-    assert [b.decision for b in boxes] == ["kept", "kept", "phi", "phi", "phi", "kept"], \
+    # "45" of the clock time "5:45" (the end of a date line cut short) is no lone number
+    assert [b.decision for b in boxes] == ["kept", "kept", "phi", "phi", "phi", "kept", "phi"], \
         [(b.decision, b.why) for b in boxes]
     # nor is it a near miss that sends the instance to quarantine (the model's sub-threshold
     # DATE on "1112" held ALOKA at 0.97)
@@ -282,7 +283,8 @@ def test_settings_read_unsurely_are_kept_names_are_not(redactor):
                    ocr_conf=conf)
     boxes = [box("Zoom 1.5 FR 25", 0.3), box("Persist Med", 0.9), box("Jhn Dce", 0.3),
              box("R", 0.1, w=150), box("Gain 45 dB", 0.02), box("DOE", 0.9, w=40),
-             box("FR 25 Hz Ph 0", 0.3), box("Ur: /im", 0.06, w=70)]
+             box("FR 25 Hz Ph 0", 0.3), box("Ur: /im", 0.06, w=70), box("euge:", 0.11, w=60),
+             box("Edge", 0.11, w=50)]
     red._decide(boxes, ident)
     got = [(b.decision, b.uncertainty) for b in boxes]
     assert got[0] == ("kept", 0.0) and got[1] == ("kept", 0.0)
@@ -293,6 +295,9 @@ def test_settings_read_unsurely_are_kept_names_are_not(redactor):
     # below the floor two-letter terms alone do not vouch (floor_term_letters):
     # "Dr. Kim" was read "Ur: /im"
     assert got[6][0] == "uncertain" and got[7][0] == "uncertain"
+    # ...and a term only "folded" into a device term does not either: "Fatima" on a side
+    # edge read "euge:" at 0.11 passed as "Edge"; "Edge" spelled out still does
+    assert got[8][0] == "uncertain" and got[9] == ("kept", 0.0)
 
 
 def test_two_lines_in_one_box_are_not_kept_as_one_setting(redactor):
