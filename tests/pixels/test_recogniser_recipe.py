@@ -76,3 +76,14 @@ def test_shipped_fine_tune_reads_overlay_text_better_than_the_base() -> None:
     base = exact_rate(Recogniser(), items)["exact"]
     better = exact_rate(Recogniser(tuned=tuned), items)["exact"]
     assert better >= base + 0.1, (base, better)
+
+
+def test_init_weights_are_checked_before_training(tmp_path) -> None:
+    """``--init`` (training a shipped recogniser further) reads only weights the MANIFEST
+    lists, and fails before any training step."""
+    from deid_node.train.recogniser import main
+
+    with pytest.raises(WeightsError, match="not listed"):
+        main(["--init", "ocr/not-trained.pt", "--steps", "1", "--eval-images", "0",
+              "--checkpoint", str(tmp_path / "r.ckpt")])
+    assert not (tmp_path / "r.ckpt").exists()
