@@ -98,6 +98,23 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
 
 
+# The detector's other look at a frame (``pixels.detect_views``, settings.DETECT_VIEWS):
+# its stride-8 features see text at one phase of their grid, and some faint lines on speckle
+# are proposed only at the other phase, so a look at the frame moved by half a cell finds
+# text the plain look did not (docs/pixels.md, *Fifth round*).
+_SHIFT = 4
+
+
+def view(rgb: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """The frame as the detector sees it in view ``name``, and the offset (pixels, both
+    axes) to subtract from the boxes found in it. ``shift``: moved half a feature cell
+    (4 px) right and down."""
+    if name == "shift":
+        moved = np.pad(rgb, ((_SHIFT, 0), (_SHIFT, 0), (0, 0)), mode="edge")
+        return np.ascontiguousarray(moved[:rgb.shape[0], :rgb.shape[1]]), _SHIFT
+    raise ValueError(f"unknown detector view {name!r}; known: shift")
+
+
 @dataclass
 class Detection:
     box: tuple[float, float, float, float]

@@ -385,6 +385,8 @@ class PixelRedactor:
         out = [Box(*d.box, score=d.score, spread=d.spread, frame=frame, seen_in=[frame])
                for d in dets]
         h, w = rgb.shape[:2]
+        if s.detect_views:
+            out.extend(self._other_views(rgb, frame, out))
         if max(h, w) > _TILE_ABOVE:
             # Large radiographs: the detector works at ≤ 640 px, where small text would
             # shrink below a few pixels; also look at native-resolution overlapping tiles.
@@ -400,6 +402,38 @@ class PixelRedactor:
                         out.append(Box(x0 + x, y0 + y, x1 + x, y1 + y, score=d.score,
                                        spread=d.spread, frame=frame, seen_in=[frame]))
         return out
+
+    def _other_views(self, rgb: np.ndarray, frame: int, plain: list[Box]) -> list[Box]:
+        """Boxes of the detector's other looks at the whole frame (``detect_views``; not at
+        the tiles of large radiographs) over text the plain look did not find: less than
+        half of such a box lies under the boxes found before it (from ``ambiguous_floor``).
+        Only boxes from the floor up are added: they are there to find text, not to add
+        doubt."""
+        s = self.settings
+        h, w = rgb.shape[:2]
+        seen = np.zeros((h, w), bool)
+
+        def area(b: Box) -> tuple[slice, slice]:
+            return (slice(max(0, int(b.y0)), max(0, int(np.ceil(b.y1)))),
+                    slice(max(0, int(b.x0)), max(0, int(np.ceil(b.x1)))))
+
+        for b in plain:
+            if b.score >= s.ambiguous_floor:
+                seen[area(b)] = True
+        added: list[Box] = []
+        for name in s.detect_views:
+            img, off = detector.view(rgb, name)
+            for d in detector.mc_detect(self.model, img, passes=s.mc_passes,
+                                        score_floor=s.ambiguous_floor, seed=frame):
+                x0, y0, x1, y1 = (max(0.0, v - off) for v in d.box)
+                b = Box(x0, y0, min(float(w), x1), min(float(h), y1), score=d.score,
+                        spread=d.spread, frame=frame, seen_in=[frame])
+                under = seen[area(b)]
+                if b.w >= 1 and b.h >= 1 and under.size and under.mean() < 0.5:
+                    added.append(b)
+            for b in added:
+                seen[area(b)] = True
+        return added
 
     def read_and_decide(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> dict[str, float]:

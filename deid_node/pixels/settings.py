@@ -8,6 +8,8 @@ from typing import Any
 from deid_node.config import PROJECT_ROOT, ConfigError, Section
 
 POLICIES = ("phi", "all-text")
+# the detector's other looks at a frame (detector.view)
+DETECT_VIEWS = ("shift",)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class PixelSettings:
     # one detection is split into fields where its ink stops for more than this many line
     # thicknesses (0: never split), see redactor.split_at_gaps
     split_gap: float = 1.0
+    # other looks of the detector at every frame (detector.view); their boxes are added
+    # where the plain look found no text ([]: the plain look only)
+    detect_views: tuple[str, ...] = ("shift",)
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -101,6 +106,7 @@ class PixelSettings:
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
+            "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""
@@ -110,4 +116,9 @@ class PixelSettings:
             prefix = f"{section.prefix}." if section.prefix else ""
             raise ConfigError(f"{section.source}: '{prefix}ambiguous_floor' must be below "
                               f"'{prefix}detection_threshold'")
+        unknown = [v for v in values["detect_views"] if v not in DETECT_VIEWS]
+        if unknown:
+            prefix = f"{section.prefix}." if section.prefix else ""
+            raise ConfigError(f"{section.source}: '{prefix}detect_views' has unknown view(s) "
+                              f"{', '.join(unknown)}; known: {', '.join(DETECT_VIEWS)}")
         return cls(**values)

@@ -98,6 +98,10 @@ def test_settings_from_section():
         PixelSettings.from_section(Section({"policy": "some"}, "f.yaml", "pixels"))
     with pytest.raises(ConfigError, match="uncertainty_threshold"):
         PixelSettings.from_section(Section({"uncertainty_threshold": 3}, "f.yaml", "pixels"))
+    s = PixelSettings.from_section(Section({"detect_views": []}, "f.yaml", "pixels"))
+    assert s.detect_views == () and PixelSettings().detect_views == ("shift",)
+    with pytest.raises(ConfigError, match="detect_views.*blur.*known: shift"):
+        PixelSettings.from_section(Section({"detect_views": ["blur"]}, "f.yaml", "pixels"))
 
 
 IDN = Identity(("DOE^JOHN",), ("DOE", "JOHN"), ("12345678", "A998877"), ("19800315",),

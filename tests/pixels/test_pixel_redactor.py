@@ -577,3 +577,38 @@ def test_a_retry_reading_must_fit_its_box(redactor):
     letter = Box(10, 10, 30, 22, score=0.99, spread=0.0, frame=0, text="B", ocr_conf=0.6)
     assert redactor._safe(letter, retry=True)
     assert redactor._safe(fits, retry=True)
+
+
+def test_other_views_add_only_text_the_plain_look_missed(redactor):
+    """``detect_views``: the detector looks again at the frame moved by half a feature cell.
+    Boxes of that look come back in frame coordinates and are added only where the plain
+    look found no text, so a line already found is not found twice."""
+    from deid_node.pixels import detector
+    sample = burned.generate(6037, "heldout")
+    img = sample.image
+    h, w = img.shape[:2]
+    plain = _bare(redactor, detect_views=()).detect(img)
+    both = _bare(redactor, detect_views=("shift",)).detect(img)
+    assert [(b.x0, b.y0, b.x1, b.y1) for b in both[:len(plain)]] == \
+        [(b.x0, b.y0, b.x1, b.y1) for b in plain]
+    seen = np.zeros((h, w), bool)
+    for b in plain:
+        if b.score >= redactor.settings.ambiguous_floor:
+            seen[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = True
+    for b in both[len(plain):]:
+        assert 0 <= b.x0 < b.x1 <= w and 0 <= b.y0 < b.y1 <= h
+        assert b.score >= redactor.settings.ambiguous_floor
+        assert seen[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))].mean() < 0.5
+    # the shifted look's boxes land where the text is in the frame, not 4 px off
+    moved, off = detector.view(img, "shift")
+    assert off == 4 and np.array_equal(moved[off:, off:], img[:-off, :-off])
+    sure = [b for b in plain if b.score >= 0.9]
+    again = detector.mc_detect(redactor.model, moved, passes=1, score_floor=0.9)
+    for b in sure[:5]:
+        best = max(max(0.0, min(b.x1, d.box[2] - off) - max(b.x0, d.box[0] - off)) *
+                   max(0.0, min(b.y1, d.box[3] - off) - max(b.y0, d.box[1] - off)) / (b.w * b.h)
+                   for d in again)
+        assert best > 0.6, (b, best)
+    # this frame has text only the shifted look proposes ("5 cm Pen" on speckle)
+    assert any(min(b.x1, g["x1"]) > max(b.x0, g["x0"]) and min(b.y1, g["y1"]) > max(b.y0, g["y0"])
+               for b in both[len(plain):] for g in sample.boxes)
