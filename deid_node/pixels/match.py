@@ -156,6 +156,30 @@ def label_hit(text: str, labels: Iterable[str]) -> str | None:
     return None
 
 
+def word_hit(text: str, words: Iterable[str]) -> str | None:
+    """One of ``words`` (pixels.yaml phi_words: "Hospital", "Klinikum", "医院") anywhere in
+    the reading: equal after folding OCR confusions, else one edit away for words of 5+
+    letters ("Hospifal"); a word of several parts ("Medical Center") as consecutive tokens;
+    a Han word as written (no spaces between words)."""
+    toks = [f for t in re.split(r"[^0-9A-Za-zÀ-ÿ]+", text) if (f := fold(t))]
+    latin: list[tuple[str, str, int]] = []
+    for word in words:
+        if any("\u3400" <= ch <= "\u9fff" for ch in word):
+            if word in text:
+                return word
+            continue
+        parts = [f for p in word.split() if (f := fold(p))]
+        latin.append((word, "".join(parts), len(parts)))
+    for edits in (0, 1):
+        for word, target, n in latin:
+            if edits and len(target) < 5:
+                continue
+            for i in range(len(toks) - n + 1):
+                if _within("".join(toks[i:i + n]), target, edits):
+                    return word
+    return None
+
+
 _LABEL_PUNCT = " \t:#.;,=_~'\"|()[]-"
 
 

@@ -566,6 +566,8 @@ class PixelRedactor:
             label = next((lab for t in texts if (lab := match.label_hit(t, labels))), None)
             if not label and any(p.search(t) for p in rules.phi_patterns for t in texts):
                 label = "pattern"
+            if not label and any(match.word_hit(t, rules.phi_words) for t in texts):
+                label = "institution"  # "Chilrenis Hospifal"
             if not label and any(match.field_value(t, rules.safe_words) for t in texts):
                 label = "field"  # "Openbr: Tanaka": a word value after a misread label
             if not label and (match.label_alone(b.text, rules.phi_context_labels)
@@ -770,6 +772,7 @@ class PixelRedactor:
                     and match.has_safe_word(t, rules.safe_words, 2)
                     and not match.identity_hits(t, identity)
                     and not match.label_hit(t, rules.phi_labels)
+                    and not match.word_hit(t, rules.phi_words)
                     and not match.label_alone(t, rules.phi_context_labels)
                     and not match.label_at_end(t, rules.phi_context_labels)
                     and not any(p.search(t) for p in rules.phi_patterns)

@@ -108,6 +108,7 @@ class ScanRules:
     phi_patterns: tuple[Any, ...] = ()   # compiled regular expressions
     safe_words: frozenset[str] = frozenset()  # upper-cased device/setting terms
     phi_context_labels: tuple[str, ...] = ()  # a box read as only one of these: PHI context
+    phi_words: tuple[str, ...] = ()  # a reading holding one of these names an institution
 
     @classmethod
     def load(cls, path: Path) -> "ScanRules":
@@ -124,11 +125,11 @@ class ScanRules:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> "ScanRules":
         unknown = set(data) - {"version", "scan_rules", "regions", "phi_labels", "phi_patterns",
-                              "safe_words", "phi_context_labels"}
+                              "safe_words", "phi_context_labels", "phi_words"}
         if unknown:
             raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown)}; expected "
                               "version, scan_rules, regions, phi_labels, phi_patterns, "
-                              "safe_words, phi_context_labels")
+                              "safe_words, phi_context_labels, phi_words")
         rules = []
         for i, r in enumerate(data.get("scan_rules") or []):
             where = f"{source}: scan_rules[{i}]"
@@ -156,8 +157,12 @@ class ScanRules:
         ctx = data.get("phi_context_labels") or []
         if not isinstance(ctx, list) or not all(isinstance(x, str) and x.strip() for x in ctx):
             raise ConfigError(f"{source}: phi_context_labels must be a list of labels")
+        words = data.get("phi_words") or []
+        if not isinstance(words, list) or not all(isinstance(x, str) and x.strip() for x in words):
+            raise ConfigError(f"{source}: phi_words must be a list of words")
         return cls(rules, regions, source, tuple(labels), tuple(compiled),
-                   frozenset(w.strip().upper() for w in safe), tuple(x.strip() for x in ctx))
+                   frozenset(w.strip().upper() for w in safe), tuple(x.strip() for x in ctx),
+                   tuple(x.strip() for x in words))
 
     def decide(self, ds: Dataset) -> ScanDecision:
         """Header only. No PixelData → skip; otherwise the first matching rule."""

@@ -177,10 +177,25 @@ def test_phi_patterns(policy, text, hit):
     assert any(p.search(text) for p in policy.rules.phi_patterns) is hit
 
 
+@pytest.mark.parametrize("text, word", [
+    ("Children's Hospital", "hospital"), ("Chilrenis Hospifal", "hospital"),
+    ("CITY CLINIC", "clinic"), ("Klinikum Nord", "klinikum"), ("Hopital Saint-Louis", "hopital"),
+    ("University Medical Cemter", "medical center"), ("北京协和医院 超声科", "医院"),
+    ("Cine 34/120", None), ("Clin", None), ("Medical", None), ("Gain 45 dB", None),
+    ("Hosp", None),
+])
+def test_institution_words_anywhere(policy, text, word):
+    """A reading holding a word that names a place of care is an institution's name, even
+    misread by a letter and wherever the word stands."""
+    from deid_node.pixels.match import word_hit
+    assert word_hit(text, policy.rules.phi_words) == word
+
+
 @pytest.mark.parametrize("data, needle", [
     ({"scan_rules": [{"when": {}, "action": "scan"}], "phi_patterns": ["(unclosed"]},
      "phi_patterns[0]"),
     ({"scan_rules": [{"when": {}, "action": "scan"}], "safe_words": "TIS"}, "safe_words"),
+    ({"scan_rules": [{"when": {}, "action": "scan"}], "phi_words": [""]}, "phi_words"),
 ])
 def test_bad_pattern_and_safe_words_rules(data, needle):
     from deid_node.pixels.rules import ScanRules
