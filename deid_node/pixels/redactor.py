@@ -843,8 +843,9 @@ class PixelRedactor:
     def _extend_along_ink(self, rgb: np.ndarray, b: Box, boxes: Sequence[Box]) -> None:
         """Detected lines often stop a few characters short. Follow the text's ink along the
         line beyond both ends of a blanked box (gaps up to 0.9 × its thickness, at most
-        ``extend_ink`` × its thickness each way), never into a box that is kept. Tall boxes
-        (text rotated on a side edge) are followed up and down."""
+        ``extend_ink`` × its thickness each way), never into a box that is kept; where the
+        line runs into speckle or anatomy, the whole reach that way. Tall boxes (text
+        rotated on a side edge) are followed up and down."""
         vertical = b.h > b.w
         img = rgb.transpose(1, 0, 2) if vertical else rgb
         # work in coordinates where the line runs along x
@@ -905,6 +906,17 @@ class PixelRedactor:
                 first = x
             elif first - x > gap:
                 break
+        # where the line runs into speckle or anatomy (in the view its ink was looked for)
+        # the ink cannot be told from the background (a white "Accession" half over the
+        # sector: the rim's median is the speckle's, and the text read as dark): the whole
+        # reach that way is blanked. Colour flow that one channel does not see stays out.
+        def textured(a: int, z: int) -> bool:
+            seg = band[:, max(0, a):min(W, z)]
+            return seg.size > 0 and float(seg.std()) > _FLAT_GAP
+        if first > lim_l and textured(first - int(th), first):
+            first = lim_l
+        if last + 1 < lim_r and textured(last + 1, last + 1 + int(th)):
+            last = lim_r - 1
         n0, n1 = float(min(bx0, first)), float(max(bx1, last + 1))
         if vertical:
             b.y0, b.y1 = n0, n1

@@ -476,6 +476,22 @@ def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
     assert ink[2] - 2 <= b.x1 <= ink[2] + 8, (b.x1, ink)   # luminance alone: ran on into the flow
 
 
+def test_line_running_into_speckle_is_blanked_the_whole_reach(redactor):
+    """White text over the ultrasound sector, the detected part ending on the black margin:
+    the rim around the box is mostly speckle, so the text would be taken for dark ink and
+    not followed back into the sector. Where the line runs into texture its ink cannot be
+    told, and the whole reach that way is blanked."""
+    from deid_node.pixels.redactor import Box
+    rng = np.random.default_rng(2)
+    img = np.zeros((60, 640, 3), np.uint8)
+    img[:, :300] = rng.integers(100, 230, (60, 300, 1))      # the sector: speckle to x = 300
+    ink = draw_text(img, "Accession 8523278256", (150, 20), 16, font=FONT)
+    b = Box(190, ink[1], ink[2], ink[3], score=0.9, spread=0.0, frame=0,
+            decision="uncertain", why="unreadable")
+    _bare(redactor, extend_ink=4)._extend_along_ink(img, b, [b])
+    assert b.x0 <= ink[0], (b.x0, ink)
+
+
 def test_other_rotation_read_as_phi_makes_the_box_phi(redactor):
     """Text on a side edge read the wrong way up can come out as confident pseudo-text
     ("unbasnio 'exeueL" at 0.89) that beats the right reading ("Tanaka; Olusegun" at 0.87):
