@@ -24,6 +24,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops
 
+from .settings import DETECT_VIEWS
+
 ARCH_VERSION = 1
 DEFAULT_ARCH: dict[str, Any] = {
     "version": ARCH_VERSION, "channels": 48, "head_dim": 256, "dropout": 0.25,
@@ -112,7 +114,7 @@ def view(rgb: np.ndarray, name: str) -> tuple[np.ndarray, int]:
     if name == "shift":
         moved = np.pad(rgb, ((_SHIFT, 0), (_SHIFT, 0), (0, 0)), mode="edge")
         return np.ascontiguousarray(moved[:rgb.shape[0], :rgb.shape[1]]), _SHIFT
-    raise ValueError(f"unknown detector view {name!r}; known: shift")
+    raise ValueError(f"unknown detector view {name!r}; known: {', '.join(DETECT_VIEWS)}")
 
 
 @dataclass
