@@ -89,6 +89,13 @@ def verified(rel_path: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
     return target
 
 
+def lineage(rel_path: str) -> tuple[Path, str, str | None]:
+    """For a recipe that trains further from shipped weights (``--init``): the verified
+    file, its sha256 and the command that made it, read before ``--out`` may overwrite it."""
+    path = verified(rel_path)
+    return path, sha256_file(path), load_manifest()["entries"][rel_path].get("command")
+
+
 def verify_all(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     """Check every MANIFEST entry; return their names. Raises on the first mismatch."""
     names = sorted(load_manifest(weights_dir / "MANIFEST.json").get("entries", {}))

@@ -146,9 +146,7 @@ def run(args: argparse.Namespace) -> int:
     init_sha = init_recipe = None
     if args.init:
         # a copy taken before training starts: --out may be the same file as --init
-        init_path = weights.verified(args.init)
-        init_sha = weights.sha256_file(init_path)
-        init_recipe = weights.load_manifest()["entries"][args.init].get("command")
+        init_path, init_sha, init_recipe = weights.lineage(args.init)
         blob = torch.load(init_path, map_location="cpu", weights_only=True)
         arch = dict(blob["arch"])
         model = det.build_model(arch)

@@ -109,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
     init_sha = init_recipe = None
     if args.init:
         # read before training starts: --out may be the same file as --init
-        init_sha = weights.sha256_file(weights.verified(args.init))
-        init_recipe = weights.load_manifest()["entries"][args.init].get("command")
+        _, init_sha, init_recipe = weights.lineage(args.init)
         print(f"initialised from {args.init} (sha256 {init_sha[:16]}...)", flush=True)
     base = ocr.Recogniser(quantize=False, tuned=args.init)
     model, converter = base.model, base.converter
