@@ -7,6 +7,7 @@ never change silently under a running de-identification service.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -50,8 +51,6 @@ def record(rel_path: str, *, command: str, seed: int | None, metrics: Mapping[st
     target = weights_dir / rel_path
     if not target.exists():
         raise WeightsError(f"{target}: nothing to record")
-    manifest_path = weights_dir / "MANIFEST.json"
-    manifest = load_manifest(manifest_path)
     entry = {
         "sha256": _files(target),
         "bytes": sum(p.stat().st_size for p in ([target] if target.is_file() else target.rglob("*"))
@@ -62,12 +61,17 @@ def record(rel_path: str, *, command: str, seed: int | None, metrics: Mapping[st
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "notes": notes,
     }
-    manifest.setdefault("entries", {})[rel_path] = entry
-    fd, tmp = tempfile.mkstemp(dir=weights_dir, prefix=".MANIFEST.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=True, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, manifest_path)
+    manifest_path = weights_dir / "MANIFEST.json"
+    # two recipes finishing at once on one machine must not lose each other's entry
+    with open(weights_dir / ".MANIFEST.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = load_manifest(manifest_path)
+        manifest.setdefault("entries", {})[rel_path] = entry
+        fd, tmp = tempfile.mkstemp(dir=weights_dir, prefix=".MANIFEST.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2, sort_keys=True, ensure_ascii=False)
+            fh.write("\n")
+        os.replace(tmp, manifest_path)
     return entry
 
 

@@ -12,6 +12,7 @@ When ``--iterations`` are reached the weights are evaluated on the held-out synt
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import shlex
@@ -26,7 +27,7 @@ import torch
 from deid_node import weights
 from deid_node.pixels import detector as det
 from deid_node.synth import burned
-from deid_node.train import checkpoint
+from deid_node.train import checkpoint, feed
 
 DEFAULT_OUT = "detector/text_frcnn.pt"
 DEFAULT_CKPT = Path("var/train/detector.ckpt")
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     checkpoint.add_arguments(parser, DEFAULT_CKPT, every=100)
+    feed.add_arguments(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, help="path under weights/")
     parser.add_argument("--eval-images", type=int, default=200,
                         help="held-out synthetic images for the recorded metrics")
@@ -55,14 +57,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(synth.burned.generate(variety=2))")
 
 
-def _targets(sample: burned.Sample) -> dict[str, torch.Tensor]:
-    if sample.boxes:
-        b = torch.tensor([[x["x0"], x["y0"], x["x1"], x["y1"]] for x in sample.boxes],
-                         dtype=torch.float32)
-        b[:, 2:] += 1.0
-    else:
-        b = torch.zeros((0, 4), dtype=torch.float32)
-    return {"boxes": b, "labels": torch.ones((b.shape[0],), dtype=torch.int64)}
+def _boxes(sample: burned.Sample) -> np.ndarray:
+    """Ground-truth boxes as (x0, y0, x1, y1) with exclusive ends, float32 (n, 4)."""
+    b = np.array([[x["x0"], x["y0"], x["x1"] + 1, x["y1"] + 1] for x in sample.boxes],
+                 np.float32)
+    return b.reshape(-1, 4)
+
+
+def train_batch(seed: int, size: int, version: int, it: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The images and boxes of iteration ``it``: image ``k`` is seeded by (seed, it, k).
+    Plain arrays, so that a worker process hands them over without torch's shared memory."""
+    out = []
+    for k in range(size):
+        s = burned.generate(seed * 10**7 + it * size + k, "train", variety=version)
+        out.append((s.image, _boxes(s)))
+    return out
+
+
+def _targets(boxes: np.ndarray, dev: torch.device) -> dict[str, torch.Tensor]:
+    b = torch.from_numpy(boxes).to(dev)
+    return {"boxes": b, "labels": torch.ones((b.shape[0],), dtype=torch.int64, device=dev)}
 
 
 def _lr_at(it: int, total: int, base: float) -> float:
@@ -153,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v)
                                for k, v in blob["state_dict"].items()})
         print(f"initialised from {args.init} (sha256 {init_sha[:16]}...)", flush=True)
+    dev = feed.device(args.device)
+    model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     it = 0
     spent = 0.0  # training seconds over all chunks
@@ -171,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
     model.train()
     losses: list[float] = []
+    make = functools.partial(train_batch, args.seed, args.batch, args.data_version)
+    stream = feed.batches(make, range(it, args.iterations), args.workers)
     while it < args.iterations and not args.finish:
         if args.max_minutes and (time.time() - t_start) > args.max_minutes * 60:
             save()
@@ -179,12 +197,9 @@ def run(args: argparse.Namespace) -> int:
             return 3
         for g in opt.param_groups:
             g["lr"] = _lr_at(it, args.iterations, args.lr)
-        imgs, tgts = [], []
-        for k in range(args.batch):
-            s = burned.generate(args.seed * 10**7 + it * args.batch + k, "train",
-                                variety=args.data_version)
-            imgs.append(det.to_tensor(s.image))
-            tgts.append(_targets(s))
+        batch = next(stream)
+        imgs = [det.to_tensor(image).to(dev) for image, _ in batch]
+        tgts = [_targets(boxes, dev) for _, boxes in batch]
         loss_dict = model(imgs, tgts)
         loss = sum(loss_dict.values())
         opt.zero_grad()
@@ -199,11 +214,13 @@ def run(args: argparse.Namespace) -> int:
                   f"lr {opt.param_groups[0]['lr']:.2e} {time.time() - t_start:.0f}s", flush=True)
         if it % args.checkpoint_every == 0:
             save()
+    stream.close()
     save()
+    model.to("cpu")
     model.eval()
     metrics = evaluate(model, args.eval_images)
     metrics["iterations"] = it
-    metrics["train_minutes_cpu_shared"] = round((spent + time.time() - t_start) / 60, 1)
+    metrics[f"train_minutes_{dev.type}"] = round((spent + time.time() - t_start) / 60, 1)
     metrics["batch"] = args.batch
     if args.init:
         metrics["init"] = args.init

