@@ -380,12 +380,13 @@ def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
     gn = draw_text(np.zeros_like(img), "Gn 62", (20, 440), 16, font=FONT)
     ref = draw_text(img, "kVp 80 2D Ref: Dr Fischer", (20, 20), 16, font=FONT)
     kvp = draw_text(np.zeros_like(img), "kVp", (20, 20), 16, font=FONT)
+    settings = draw_text(np.zeros_like(img), "kVp 80 2D", (20, 20), 16, font=FONT)
     ds = make_dataset(img)
     res = redactor.process(ds, collect(ds))
     assert res.quarantine_reason is None, res.as_log()
     id_ink = (gn[2] + 10, line[1], acc[2], line[3])     # from "Acc" to the last digit
     assert _blanked(ds, id_ink)
-    assert _blanked(ds, (kvp[2] + 20, ref[1], ref[2], ref[3]))   # "Ref: Dr Fischer"
+    assert _blanked(ds, (settings[2] + 3, ref[1], ref[2], ref[3]))   # "Ref: Dr Fischer"
     kept = [b for b in res.boxes if b["decision"] == "kept"]
     assert any(b["x0"] <= gn[0] and b["x1"] >= gn[2] - 6 and b["y0"] <= gn[1] for b in kept)
     assert any(b["x0"] <= kvp[0] and b["x1"] >= kvp[2] - 4 and b["y1"] <= 60 for b in kept)
@@ -600,7 +601,7 @@ def test_other_views_add_only_text_the_plain_look_missed(redactor):
     Boxes of that look come back in frame coordinates and are added only where the plain
     look found no text, so a line already found is not found twice."""
     from deid_node.pixels import detector
-    sample = burned.generate(6037, "heldout")
+    sample = burned.generate(6019, "heldout")
     img = sample.image
     h, w = img.shape[:2]
     plain = _bare(redactor, detect_views=()).detect(img)
@@ -625,6 +626,6 @@ def test_other_views_add_only_text_the_plain_look_missed(redactor):
                    max(0.0, min(b.y1, d.box[3] - off) - max(b.y0, d.box[1] - off)) / (b.w * b.h)
                    for d in again)
         assert best > 0.6, (b, best)
-    # this frame has text only the shifted look proposes ("5 cm Pen" on speckle)
+    # this frame has text only the shifted look proposes ("Acc: 814126868832")
     assert any(min(b.x1, g["x1"]) > max(b.x0, g["x0"]) and min(b.y1, g["y1"]) > max(b.y0, g["y0"])
                for b in both[len(plain):] for g in sample.boxes)
