@@ -234,6 +234,18 @@ def digit_fragment(text: str, max_alnum: int = 8) -> bool:
     return 0 < len(alnum) <= max_alnum and digits >= 1 and 2 * digits >= len(alnum)
 
 
+def head_fragment(text: str, max_alnum: int = 4) -> bool:
+    """A short word closed by a label's or an abbreviation's mark ("Rej:", "CD:", "St.",
+    "ACC#"): alone it reads as a harmless label or term; right before a blanked PHI box on
+    the same line it is the head of that line, cut off by the detector ("Ref: Dr Rossi",
+    "ID: 9789892", "St. Mary's Hospital")."""
+    t = text.strip()
+    if len(t.split()) != 1 or t[-1:] not in (":", ".", "#"):
+        return False
+    alnum = [ch for ch in t if ch.isalnum()]
+    return 0 < len(alnum) <= max_alnum and sum(ch.isalpha() for ch in alnum) >= len(alnum) - 1
+
+
 _GARBLE = set("{}[]?~`\\<>@$&*!;_=§¢€£¥©®°¬¦«»¿¡")
 
 

@@ -810,10 +810,11 @@ class PixelRedactor:
         """Pieces of one PHI line detected apart. A kept box on the same line as a box blanked
         as PHI and next to it (gap ≤ the line height) is blanked with it when its reading is
         a short, mostly-digit fragment ("266" of "ID: 9516584066": digits next to PHI are
-        PHI), and whatever kept box directly follows a lone PHI label ("Pt:" then
-        "BROWN^MARY") is its value. Repeats until nothing changes (a chain of pieces);
-        returns whether any box changed. Policy ``phi`` with an analyzer only (otherwise
-        every readable text is blanked already)."""
+        PHI) or a short word closed by ":", "." or "#" right before it ("Rej:" of "Ref: Dr
+        Rossi", "St." of "St. Mary's Hospital": the head of the line), and whatever kept box
+        directly follows a lone PHI label ("Pt:" then "BROWN^MARY") is its value. Repeats
+        until nothing changes (a chain of pieces); returns whether any box changed. Policy
+        ``phi`` with an analyzer only (otherwise every readable text is blanked already)."""
         if self.settings.policy != "phi" or self.analyzer is None:
             return False
         changed_any = False
@@ -824,16 +825,21 @@ class PixelRedactor:
                 if k.decision != "kept":
                     continue
                 digits = match.digit_fragment(k.text)
+                head = match.head_fragment(k.text)
                 for p in phi:
                     after_label = p.why == "label:alone"
-                    if not (digits or after_label) or not _same_line(p, k):
+                    if not (digits or head or after_label) or not _same_line(p, k):
                         continue
                     gap = _gap_along(p, k)
                     th = min(p.h, p.w)
-                    if digits and gap <= max(3.0, 1.0 * th) or \
-                            after_label and 0 <= _along_sign(p, k) and gap <= max(4.0, 1.5 * th):
+                    close = gap <= max(3.0, 1.0 * th)
+                    why = ("digits-next-to-phi" if digits and close else
+                           "head-of-phi" if head and close and _along_sign(p, k) <= 0 else
+                           "label-value" if after_label and 0 <= _along_sign(p, k)
+                           and gap <= max(4.0, 1.5 * th) else None)
+                    if why:
                         k.decision = "phi"
-                        k.why = "label-value" if after_label and not digits else "digits-next-to-phi"
+                        k.why = why
                         k.uncertainty = 0.0
                         changed = changed_any = True
                         break

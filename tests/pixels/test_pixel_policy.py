@@ -236,6 +236,16 @@ def test_digit_fragment(text, frag):
     assert digit_fragment(text) is frag
 
 
+@pytest.mark.parametrize("text, head", [
+    ("Rej:", True), ("CD:", True), ("St.", True), ("ACC#", True), ("Dr.", True),
+    ("OB", False), ("Gain", False), ("x1.2", False), ("Pt: DOE", False), ("Ref Dr:", False),
+    ("Sector:", False), ("12:", False), ("", False),
+])
+def test_head_fragment(text, head):
+    from deid_node.pixels.match import head_fragment
+    assert head_fragment(text) is head
+
+
 def test_bad_context_labels_rule():
     from deid_node.pixels.rules import ScanRules
     with pytest.raises(ConfigError, match="phi_context_labels"):

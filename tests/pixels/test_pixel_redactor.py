@@ -461,6 +461,30 @@ def test_digits_next_to_phi_are_phi(redactor):
     assert red._join_line_pieces([a, k]) and k.decision == "phi"
 
 
+def test_the_head_of_a_phi_line_is_phi(redactor):
+    """A short word closed by ":" or "." detected apart right before a PHI box on its line
+    ("Rej:" of "Ref: Dr Rossi") is the head of that line; the same word after the PHI box,
+    on another line or a field away stays, and so does a setting without the mark."""
+    from deid_node.pixels.redactor import Box
+    if redactor.analyzer is None:
+        pytest.skip("kept boxes exist with the PHI analyzer only")
+
+    def box(x0, x1, y0, text, decision, why, h=16):
+        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, text=text,
+                   ocr_conf=0.9, decision=decision, why=why)
+    phi = box(60, 160, 20, "Dr Rossi", "phi", "analyzer")
+    head = box(20, 52, 21, "Rej:", "kept", "safe-words")
+    after = box(166, 190, 20, "St.", "kept", "safe-words")
+    other_line = box(20, 52, 60, "CD:", "kept", "safe-words")
+    setting = box(20, 52, 20, "THI", "kept", "safe-words")
+    far_phi = box(300, 400, 100, "Elena SMITH", "phi", "analyzer")
+    far_head = box(240, 272, 100, "Pt.", "kept", "safe-words")
+    boxes = [phi, head, after, other_line, setting, far_phi, far_head]
+    assert _bare(redactor)._join_line_pieces(boxes)
+    assert head.decision == "phi" and head.why == "head-of-phi"
+    assert [b.decision for b in (after, other_line, setting, far_head)] == ["kept"] * 4
+
+
 def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
     """Orange text over speckled green flow: in luminance the flow looks like ink and the
     extension runs on past the text; in the red channel, where the text stands out from its
