@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from deid_node.phi import evaluate  # noqa: E402
-from deid_node.phi.analyzer import PhiAnalyzer, PhiSettings, load_model  # noqa: E402
+from deid_node.phi.analyzer import PhiAnalyzer, PhiSettings  # noqa: E402
 from deid_node.synth import phi_text  # noqa: E402
 
 PHRASES = ROOT / "tests" / "phi" / "clinical_phrases.txt"

@@ -12,7 +12,6 @@ from typing import Iterable, Iterator
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 # Attributes whose values identify the patient or the people and places of the visit.
 _ID_KEYWORDS = (

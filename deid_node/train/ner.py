@@ -122,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     train = phi_text.generate("train", args.n_train, seed=args.seed)
     dev = phi_text.generate("dev", args.n_dev)
-    test = phi_text.generate("test", args.n_test)
     nlp = build_nlp(args.width, args.depth, args.embed_size)
     train_ex = _examples(nlp, train)
     dev_ex = _examples(nlp, dev)
