@@ -246,6 +246,20 @@ def head_fragment(text: str, max_alnum: int = 4) -> bool:
     return 0 < len(alnum) <= max_alnum and sum(ch.isalpha() for ch in alnum) >= len(alnum) - 1
 
 
+def label_tail(text: str, labels: Iterable[str]) -> str | None:
+    """The reading is a one-word PHI label without its first character ("OB" of "DOB",
+    "RN:" of "MRN:"): the detector cut the line's first glyph off. Only labels of 3+
+    characters, so that the tail keeps two."""
+    t = _plain(text)
+    if len(t) < 2 or " " in t:
+        return None
+    for lab in labels:
+        pl = _plain(lab)
+        if len(pl) >= 3 and " " not in pl and pl[1:] == t:
+            return lab
+    return None
+
+
 _GARBLE = set("{}[]?~`\\<>@$&*!;_=§¢€£¥©®°¬¦«»¿¡")
 
 

@@ -246,6 +246,16 @@ def test_head_fragment(text, head):
     assert head_fragment(text) is head
 
 
+@pytest.mark.parametrize("text, label", [
+    ("OB", "dob"), ("RN:", "mrn"), ("cc#", "acc"), ("ame:", "name"), ("perator", "operator"),
+    ("D:", None), ("DOB", None), ("Ob 09", None), ("Gain", None), ("B", None),
+])
+def test_label_tail(policy, text, label):
+    """A one-word PHI label whose first glyph the detector cut off."""
+    from deid_node.pixels.match import label_tail
+    assert label_tail(text, policy.rules.phi_context_labels) == label
+
+
 def test_bad_context_labels_rule():
     from deid_node.pixels.rules import ScanRules
     with pytest.raises(ConfigError, match="phi_context_labels"):

@@ -463,8 +463,9 @@ def test_digits_next_to_phi_are_phi(redactor):
 
 def test_the_head_of_a_phi_line_is_phi(redactor):
     """A short word closed by ":" or "." detected apart right before a PHI box on its line
-    ("Rej:" of "Ref: Dr Rossi") is the head of that line; the same word after the PHI box,
-    on another line or a field away stays, and so does a setting without the mark."""
+    ("Rej:" of "Ref: Dr Rossi"), or a PHI label without its first glyph ("OB" of "DOB"), is
+    the head of that line; the same word after the PHI box, on another line or a field away
+    stays, and so does a setting without the mark."""
     from deid_node.pixels.redactor import Box
     if redactor.analyzer is None:
         pytest.skip("kept boxes exist with the PHI analyzer only")
@@ -479,9 +480,12 @@ def test_the_head_of_a_phi_line_is_phi(redactor):
     setting = box(20, 52, 20, "THI", "kept", "safe-words")
     far_phi = box(300, 400, 100, "Elena SMITH", "phi", "analyzer")
     far_head = box(240, 272, 100, "Pt.", "kept", "safe-words")
-    boxes = [phi, head, after, other_line, setting, far_phi, far_head]
+    date = box(420, 520, 140, "1949-05-03", "phi", "analyzer")
+    tail = box(394, 414, 141, "OB", "kept", "safe-words")      # "DOB" without its "D"
+    boxes = [phi, head, after, other_line, setting, far_phi, far_head, date, tail]
     assert _bare(redactor)._join_line_pieces(boxes)
     assert head.decision == "phi" and head.why == "head-of-phi"
+    assert tail.decision == "phi"
     assert [b.decision for b in (after, other_line, setting, far_head)] == ["kept"] * 4
 
 
