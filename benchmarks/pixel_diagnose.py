@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deid_node.pixels import match  # noqa: E402
 from deid_node.pixels.evaluate import load_analyzer, summary, table  # noqa: E402
+from deid_node.pixels.redactor import blank_rect  # noqa: E402
 from deid_node.synth import burned  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def diagnose(red: Any, sample: burned.Sample) -> dict[str, Any]:
     rects = []
     for b in boxes:
         if b.decision in ("phi", "uncertain"):
-            r = b.padded(s.pad, w, h)
+            r = blank_rect(b, boxes, s.pad, w, h)
             rects.append((b, r))
             mask[r[1]:r[3], r[0]:r[2]] = True
     out: dict[str, Any] = {"misses": [], "lost": [], "driver": None, "layout": sample.layout,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from deid_node.pixels.redactor import blank_rect
 from deid_node.synth import burned
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -51,7 +52,7 @@ def evaluate_image(redactor: Any, sample: burned.Sample) -> dict[str, Any]:
     mask = np.zeros((h, w), bool)
     for b in boxes:
         if b.decision in ("phi", "uncertain"):
-            x0, y0, x1, y1 = b.padded(redactor.settings.pad, w, h)
+            x0, y0, x1, y1 = blank_rect(b, boxes, redactor.settings.pad, w, h)
             mask[y0:y1, x0:x1] = True
     phi = [g for g in sample.boxes if g["phi"]]
     non = [g for g in sample.boxes if not g["phi"]]

@@ -273,6 +273,28 @@ def _along_sign(a: "Box", b: "Box") -> float:
     return (b0 + b1) / 2 - (a0 + a1) / 2
 
 
+def blank_rect(b: "Box", boxes: Sequence["Box"], pad: int, width: int, height: int
+               ) -> tuple[int, int, int, int]:
+    """The rectangle blanked for ``b``: its padded box (``Box.padded``), but not into a box
+    kept beside it on the same line. The padding along the line is there for lines the
+    detector cut short; a field next to it was read and judged harmless, and the ink
+    extension (``_extend_along_ink``) stops there too."""
+    x0, y0, x1, y1 = b.padded(pad, width, height)
+    along_x = b.w >= b.h
+    for k in boxes:
+        if k.decision != "kept" or k is b or not _same_line(b, k):
+            continue
+        if along_x and k.x0 >= b.x1:
+            x1 = max(min(x1, math.floor(k.x0)), math.ceil(b.x1))
+        elif along_x and k.x1 <= b.x0:
+            x0 = min(max(x0, math.ceil(k.x1)), math.floor(b.x0))
+        elif not along_x and k.y0 >= b.y1:
+            y1 = max(min(y1, math.floor(k.y0)), math.ceil(b.y1))
+        elif not along_x and k.y1 <= b.y0:
+            y0 = min(max(y0, math.ceil(k.y1)), math.floor(b.y0))
+    return x0, y0, x1, y1
+
+
 def _on_screen(text: str, spans: list[Any]) -> list[Any]:
     """The analyzer's spans (or candidates) that count in burned-in text: its model calls a
     lone short number an ID or a date ("9123" in ALOKA's probe line "9123 5.0 R15 G66 C6",
@@ -988,7 +1010,7 @@ class PixelRedactor:
             for b in boxes:
                 if b.decision == "ignored" and b.score < 0.1 and b.uncertainty < 0.2:
                     continue  # noise: not worth a line in the report
-                rect = b.padded(s.pad, w, h)
+                rect = blank_rect(b, boxes, s.pad, w, h)
                 if b.decision in ("phi", "uncertain"):
                     rects.append((*rect, all_frames))
                 res.boxes.append(b.log_dict("all" if n > 1 else [0], rect))

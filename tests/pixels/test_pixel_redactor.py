@@ -424,6 +424,14 @@ def test_lone_phi_label_is_blanked_with_its_value(redactor):
     assert v.decision == "phi" and far.decision == "kept"
 
 
+def _read_box(x0: float, x1: float, y0: float, text: str, decision: str, why: str,
+              h: float = 16):
+    """A box of one text line as the redactor leaves it after reading and deciding."""
+    from deid_node.pixels.redactor import Box
+    return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, text=text,
+               ocr_conf=0.9, decision=decision, why=why)
+
+
 def test_digits_next_to_phi_are_phi(redactor):
     """A short number kept beside a PHI box on the same line is a piece of a split ID or
     date: blanked with it, and the ink extension then runs through it; a number on another
@@ -431,16 +439,12 @@ def test_digits_next_to_phi_are_phi(redactor):
     from deid_node.pixels.redactor import Box
     if redactor.analyzer is None:
         pytest.skip("kept boxes exist with the PHI analyzer only")
-
-    def box(x0, x1, y0, text, decision, why, h=16):
-        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, text=text,
-                   ocr_conf=0.9, decision=decision, why=why)
-    phi = box(20, 150, 20, "ID: 9516584", "phi", "label:id")
-    piece = box(158, 185, 21, "266", "kept", "safe-words")
-    chained = box(190, 215, 20, "07", "kept", "safe-words")
-    other_line = box(158, 185, 60, "0.3", "kept", "safe-words")
-    far = box(300, 330, 20, "45", "kept", "safe-words")
-    word = box(220, 262, 20, "Gain", "kept", "safe-words")
+    phi = _read_box(20, 150, 20, "ID: 9516584", "phi", "label:id")
+    piece = _read_box(158, 185, 21, "266", "kept", "safe-words")
+    chained = _read_box(190, 215, 20, "07", "kept", "safe-words")
+    other_line = _read_box(158, 185, 60, "0.3", "kept", "safe-words")
+    far = _read_box(300, 330, 20, "45", "kept", "safe-words")
+    word = _read_box(220, 262, 20, "Gain", "kept", "safe-words")
     boxes = [phi, piece, chained, other_line, far, word]
     assert _bare(redactor)._join_line_pieces(boxes)
     assert piece.decision == "phi" and piece.why == "digits-next-to-phi"
@@ -461,27 +465,45 @@ def test_digits_next_to_phi_are_phi(redactor):
     assert red._join_line_pieces([a, k]) and k.decision == "phi"
 
 
+def test_padding_stops_at_a_kept_box_on_the_same_line():
+    """A blanked box is padded all round and a character more along its line, but not into
+    a field kept beside it on that line; a kept box on another line does not limit it, and
+    the box itself is always blanked whole."""
+    from deid_node.pixels.redactor import Box, blank_rect
+
+    def box(x0, x1, y0, decision, h=16):
+        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, decision=decision)
+    phi = box(100, 200, 20, "phi")
+    alone = blank_rect(phi, [phi], 3, 640, 480)
+    assert alone == phi.padded(3, 640, 480) and alone[0] < 95 and alone[2] > 205
+    right, left = box(204, 260, 21, "kept"), box(40, 97, 20, "kept")
+    below = box(204, 260, 60, "kept")
+    x0, y0, x1, y1 = blank_rect(phi, [phi, right, left, below], 3, 640, 480)
+    assert (x0, x1) == (97, 204) and (y0, y1) == (alone[1], alone[3])
+    overlapping = box(190, 260, 20, "kept")                 # no room to leave: the box stays
+    assert blank_rect(phi, [phi, overlapping], 3, 640, 480)[2] == alone[2]
+    tall = Box(20, 100, 36, 200, score=0.9, spread=0.0, frame=0, decision="phi")
+    under = Box(21, 203, 36, 260, score=0.9, spread=0.0, frame=0, decision="kept")
+    r = blank_rect(tall, [tall, under], 3, 640, 480)
+    assert r[3] == 203 and r[1] == tall.padded(3, 640, 480)[1]
+
+
 def test_the_head_of_a_phi_line_is_phi(redactor):
     """A short word closed by ":" or "." detected apart right before a PHI box on its line
     ("Rej:" of "Ref: Dr Rossi"), or a PHI label without its first glyph ("OB" of "DOB"), is
     the head of that line; the same word after the PHI box, on another line or a field away
     stays, and so does a setting without the mark."""
-    from deid_node.pixels.redactor import Box
     if redactor.analyzer is None:
         pytest.skip("kept boxes exist with the PHI analyzer only")
-
-    def box(x0, x1, y0, text, decision, why, h=16):
-        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, text=text,
-                   ocr_conf=0.9, decision=decision, why=why)
-    phi = box(60, 160, 20, "Dr Rossi", "phi", "analyzer")
-    head = box(20, 52, 21, "Rej:", "kept", "safe-words")
-    after = box(166, 190, 20, "St.", "kept", "safe-words")
-    other_line = box(20, 52, 60, "CD:", "kept", "safe-words")
-    setting = box(20, 52, 20, "THI", "kept", "safe-words")
-    far_phi = box(300, 400, 100, "Elena SMITH", "phi", "analyzer")
-    far_head = box(240, 272, 100, "Pt.", "kept", "safe-words")
-    date = box(420, 520, 140, "1949-05-03", "phi", "analyzer")
-    tail = box(394, 414, 141, "OB", "kept", "safe-words")      # "DOB" without its "D"
+    phi = _read_box(60, 160, 20, "Dr Rossi", "phi", "analyzer")
+    head = _read_box(20, 52, 21, "Rej:", "kept", "safe-words")
+    after = _read_box(166, 190, 20, "St.", "kept", "safe-words")
+    other_line = _read_box(20, 52, 60, "CD:", "kept", "safe-words")
+    setting = _read_box(20, 52, 20, "THI", "kept", "safe-words")
+    far_phi = _read_box(300, 400, 100, "Elena SMITH", "phi", "analyzer")
+    far_head = _read_box(240, 272, 100, "Pt.", "kept", "safe-words")
+    date = _read_box(420, 520, 140, "1949-05-03", "phi", "analyzer")
+    tail = _read_box(394, 414, 141, "OB", "kept", "safe-words")      # "DOB" without its "D"
     boxes = [phi, head, after, other_line, setting, far_phi, far_head, date, tail]
     assert _bare(redactor)._join_line_pieces(boxes)
     assert head.decision == "phi" and head.why == "head-of-phi"
