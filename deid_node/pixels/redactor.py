@@ -658,13 +658,12 @@ class PixelRedactor:
     def _safe(self, b: Box, lenient: bool = False, retry: bool = False) -> bool:
         """Device/setting terms only (rules/pixels.yaml safe_words; ``lenient``: also glued
         numbers and units and long terms one edit away, match.lenient_token). Below the OCR
-        floor the reading must also hold a real term of ``floor_term_letters`` letters, spelled
-        as listed (not only numbers or short letters: garbled text often reads as "6", "R"
-        or "Ur") and be
-        about as long as the box is wide, so
-        a name partly read cannot pass as a short setting. A reading from a retry
-        (``retry``: one of several views, which makes confident misreadings likelier) must
-        fill ``retry_min_fill`` of the box at any confidence ("w" read from a 13-character ID)."""
+        floor the reading must also hold a real term of ``floor_term_letters`` letters,
+        spelled as listed (not only numbers or short letters: garbled text often reads as
+        "6", "R" or "Ur"), and be about as long as the box is wide, so a name partly read
+        cannot pass as a short setting. A reading from a retry (``retry``: one of several
+        views, which makes confident misreadings likelier) must fill ``retry_min_fill`` of
+        the box at any confidence ("w" read from a 13-character ID)."""
         words = self.policy.rules.safe_words
         fuzzy = self.settings.fuzzy_min_letters if lenient else None
         if b.lines > 1 or not match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy):
@@ -835,8 +834,9 @@ class PixelRedactor:
         PHI) or, right before it, a short word closed by ":", "." or "#" ("Rej:" of "Ref: Dr
         Rossi", "St." of "St. Mary's Hospital") or a PHI label without its first glyph ("OB"
         of "DOB"): the head of the line. Whatever kept box directly follows a lone PHI label
-        ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of pieces); returns whether any box changed. Policy
-        ``phi`` with an analyzer only (otherwise every readable text is blanked already)."""
+        ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
+        pieces); returns whether any box changed. Policy ``phi`` with an analyzer only
+        (otherwise every readable text is blanked already)."""
         if self.settings.policy != "phi" or self.analyzer is None:
             return False
         changed_any = False

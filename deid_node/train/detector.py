@@ -64,7 +64,8 @@ def _boxes(sample: burned.Sample) -> np.ndarray:
     return b.reshape(-1, 4)
 
 
-def train_batch(seed: int, size: int, version: int, it: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def train_batch(seed: int, size: int, version: int, it: int
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The images and boxes of iteration ``it``: image ``k`` is seeded by (seed, it, k).
     Plain arrays, so that a worker process hands them over without torch's shared memory."""
     out = []
