@@ -176,23 +176,76 @@ def _ink(rgb: np.ndarray, b: "Box") -> tuple[np.ndarray, np.ndarray] | None:
     return ink, patch
 
 
-def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
-    """Text lines across the box: runs of at least two ink rows (columns for a tall box;
-    a row has ink on more than ``gap_ink`` of its length: pixels.line_gap_ink), so a
-    sliver of a neighbouring line counts too."""
+def _line_runs(rgb: np.ndarray, b: "Box", gap_ink: float) -> list[tuple[int, int]]:
+    """Text lines across the box as (first, last + 1) ink rows (columns for a tall box),
+    counted from the box's near edge: runs of at least two rows with ink on more than
+    ``gap_ink`` of their length (pixels.line_gap_ink), so a sliver of a neighbouring line
+    counts too. Empty when the box is too small or too faint to tell."""
     found = _ink(rgb, b)
     if found is None:
-        return 1
+        return []
     rows = found[0].mean(axis=1) > gap_ink
-    need = 2
-    runs, n = 0, 0
-    for r in list(rows) + [False]:
-        if r:
-            n += 1
-        else:
-            runs += n >= need
-            n = 0
-    return max(1, runs)
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, r in enumerate(list(rows) + [False]):
+        if r and start is None:
+            start = i
+        elif not r and start is not None:
+            if i - start >= 2:
+                runs.append((start, i))
+            start = None
+    return runs
+
+
+def _count_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> int:
+    """How many text lines the box holds (``_line_runs``; 1 when it cannot tell)."""
+    return max(1, len(_line_runs(rgb, b, gap_ink)))
+
+
+def split_lines(rgb: np.ndarray, b: "Box", gap_ink: float) -> list["Box"]:
+    """One detection over two or more text lines ("Vel 45 cm/s" over "PRF 4.0 kHz", or a
+    line with a sliver of the next) split into one box per line, each as long as the
+    detection and a fifth of a line thicker on either side (never beyond the midpoint to
+    the next line), so each can be read alone: the recogniser reads one line of a crop, and
+    a box of two lines is blanked as unread (``_decide``, why ``multi-line``)."""
+    runs = _line_runs(rgb, b, gap_ink)
+    if len(runs) < 2:
+        return [b]
+    vertical = b.h > b.w
+    start = max(0, int(b.x0 if vertical else b.y0))
+    lo, hi = (b.x0, b.x1) if vertical else (b.y0, b.y1)
+    pieces = []
+    for k, (r0, r1) in enumerate(runs):
+        m = 0.2 * (r1 - r0)
+        a = start + r0 - m if k == 0 else max(start + r0 - m, start + (runs[k - 1][1] + r0) / 2)
+        z = (start + r1 + m if k == len(runs) - 1
+             else min(start + r1 + m, start + (r1 + runs[k + 1][0]) / 2))
+        a, z = max(lo, a), min(hi, z)
+        x0, y0, x1, y1 = (a, b.y0, z, b.y1) if vertical else (b.x0, a, b.x1, z)
+        pieces.append(Box(x0, y0, x1, y1, score=b.score, spread=b.spread, frame=b.frame,
+                          seen_in=list(b.seen_in)))
+    return pieces
+
+
+def _drop_slivers(lines: list["Box"], b: "Box", boxes: Sequence["Box"]) -> list["Box"]:
+    """The lines of ``b`` less its edge slivers: a first or last line less than half as
+    thick as the box's thickest is the edge of a neighbouring line, and when another
+    detection covers most of it, that line is read and judged there."""
+    vertical = b.h > b.w
+    thick = [(p.w if vertical else p.h) for p in lines]
+    keep = []
+    for k, p in enumerate(lines):
+        sliver = k in (0, len(lines) - 1) and thick[k] < 0.5 * max(thick)
+        if sliver and any(o is not b and _overlap(p, o) >= 0.5 * p.w * p.h for o in boxes):
+            continue
+        keep.append(p)
+    return keep or lines
+
+
+def _overlap(a: "Box", o: "Box") -> float:
+    """Area shared by two boxes."""
+    return (max(0.0, min(a.x1, o.x1) - max(a.x0, o.x0))
+            * max(0.0, min(a.y1, o.y1) - max(a.y0, o.y0)))
 
 
 def split_at_gaps(rgb: np.ndarray, b: "Box", gap: float) -> list["Box"]:
@@ -720,45 +773,61 @@ class PixelRedactor:
 
     def _carve_settings(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> list[Box]:
-        """One detection often spans several fields of a line ("Gn 62   DOE^JOHN   MI 1.2"),
-        and the whole box was blanked for the name in it. Split it at wide ink gaps
-        (split_at_gaps), read and judge the fields, and carve off the ones kept as device
-        terms with a word of 2+ letters ("Gn 62", not "18", which may be the day of a date
-        cut off); the other fields stay joined as detected, so a name or an address split
-        by a wide space ("CITY  CLINIC") is still read and judged whole. Policy ``phi``
-        with an analyzer only."""
+        """One detection often spans several fields of a line ("Gn 62   DOE^JOHN   MI 1.2")
+        or two lines, and the whole box was blanked for the name in it, or as unread. Split
+        it into lines (split_lines; an edge sliver of a line detected apart is left to that
+        detection) and each line at wide ink gaps (split_at_gaps), read and judge the
+        pieces, and carve off the ones kept as device terms with a word of 2+ letters ("Gn
+        62", not "18", which may be the day of a date cut off); the other pieces of a line
+        stay joined as detected, so a name or an address split by a wide space ("CITY
+        CLINIC") is still read and judged whole. A box of two or more lines always becomes
+        its lines. Policy ``phi`` with an analyzer only."""
         s = self.settings
-        if s.split_gap <= 0 or s.policy != "phi" or self.analyzer is None:
+        if s.policy != "phi" or self.analyzer is None:
             return boxes
-        split = {id(b): pieces for b in boxes if b.score >= s.ambiguous_floor
-                 and len(pieces := split_at_gaps(frames_rgb[b.frame], b, s.split_gap)) > 1}
+        split: dict[int, list[list[Box]]] = {}   # per box split: its lines' fields
+        multi: set[int] = set()                    # boxes of two or more lines
+        for b in boxes:
+            if b.score < s.ambiguous_floor:
+                continue
+            rgb = frames_rgb[b.frame]
+            lines = split_lines(rgb, b, s.line_gap_ink) if s.split_lines else [b]
+            if len(lines) > 1:
+                multi.add(id(b))
+                lines = _drop_slivers(lines, b, boxes)
+            rows = [split_at_gaps(rgb, ln, s.split_gap) for ln in lines]
+            if id(b) in multi or len(rows[0]) > 1:
+                split[id(b)] = rows
         if not split:
             return boxes
-        self.read_and_decide(frames_rgb, [p for ps in split.values() for p in ps], identity)
+        self.read_and_decide(frames_rgb, [p for rows in split.values() for ps in rows
+                                          for p in ps], identity)
         out: list[Box] = []
         for b in boxes:
-            pieces = split.get(id(b))
-            if pieces is None:
-                out.append(b)
+            rows = split.get(id(b))
+            carve = [[p.decision == "kept" and p.why == "safe-words"
+                      and match.has_safe_word(p.text, self.policy.rules.safe_words, 2)
+                      for p in ps] for ps in rows] if rows else []
+            if not rows or id(b) not in multi and not any(carve[0]):
+                out.append(b)   # one line and nothing carved: judged whole as detected
                 continue
-            carve = [p.decision == "kept" and p.why == "safe-words"
-                     and match.has_safe_word(p.text, self.policy.rules.safe_words, 2)
-                     for p in pieces]
-            if not any(carve):
-                out.append(b)
-                continue
-            run: list[Box] = []
-            for p, c in [*zip(pieces, carve), (None, True)]:
-                if c and run:   # the fields between two carved ones, joined again
-                    out.append(Box(min(q.x0 for q in run), min(q.y0 for q in run),
-                                   max(q.x1 for q in run), max(q.y1 for q in run),
-                                   score=b.score, spread=b.spread, frame=b.frame,
-                                   seen_in=list(b.seen_in)))
-                    run = []
-                if p is not None and c:
-                    out.append(p)   # read already; judged again with the rest
-                elif p is not None:
-                    run.append(p)
+            # every line on its own; within a line, the fields not carved joined again
+            for ps, cs in zip(rows, carve):
+                run: list[Box] = []
+                for p, c in [*zip(ps, cs), (None, True)]:
+                    if c and len(run) == 1:
+                        out.append(run[0])   # read already
+                    elif c and run:
+                        out.append(Box(min(q.x0 for q in run), min(q.y0 for q in run),
+                                       max(q.x1 for q in run), max(q.y1 for q in run),
+                                       score=b.score, spread=b.spread, frame=b.frame,
+                                       seen_in=list(b.seen_in)))
+                    if c:
+                        run = []
+                    if p is not None and c:
+                        out.append(p)   # read already; judged again with the rest
+                    elif p is not None:
+                        run.append(p)
         return out
 
     def _cut_safe_ends(self, boxes: list[Box], identity: Identity | None) -> list[Box]:

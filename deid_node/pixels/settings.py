@@ -60,6 +60,9 @@ class PixelSettings:
     # one detection is split into fields where its ink stops for more than this many line
     # thicknesses (0: never split), see redactor.split_at_gaps
     split_gap: float = 1.0
+    # one detection over two or more text lines is split into lines, each read and judged
+    # alone (redactor.split_lines); off: such a box is blanked as multi-line
+    split_lines: bool = True
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
@@ -106,6 +109,7 @@ class PixelSettings:
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
+            "split_lines": section.bool("split_lines", d.split_lines),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:

@@ -370,6 +370,52 @@ def test_setting_beside_a_name_on_one_line_is_kept(redactor):
     assert "kept" not in decision_at(_bare(redactor, split_gap=0.0), a)
 
 
+def test_split_lines_gives_one_box_per_line():
+    """A detection over "Vel 45 cm/s" and "CARLOS O'BRIEN" below it becomes two boxes, each
+    holding one line's ink and none of the other's; a one-line box stays as it is; a side
+    edge's two columns split across x."""
+    from deid_node.pixels.redactor import Box, split_lines
+    img = np.zeros((80, 400, 3), np.uint8)
+    a = draw_text(img, "Vel 45 cm/s", (10, 10), 16, font=FONT)
+    b = draw_text(img, "CARLOS O'BRIEN", (10, a[3] + 6), 16, font=FONT)
+    both = Box(a[0] - 2, a[1] - 2, b[2] + 2, b[3] + 2, score=0.9, spread=0.1, frame=0)
+    pieces = split_lines(img, both, GAP)
+    assert len(pieces) == 2
+    for piece, ink, other in zip(pieces, (a, b), (b, a)):
+        assert piece.y0 <= ink[1] and piece.y1 >= ink[3]
+        assert piece.y1 <= other[1] or piece.y0 >= other[3]
+        assert (piece.x0, piece.x1, piece.score, piece.spread) == (both.x0, both.x1, 0.9, 0.1)
+    one = Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=0.9, spread=0.0, frame=0)
+    assert split_lines(img, one, GAP) == [one]
+    side = np.ascontiguousarray(np.rot90(img))
+    w = img.shape[1]
+    tall = Box(both.y0, w - both.x1, both.y1, w - both.x0, score=0.9, spread=0.0, frame=0)
+    assert len(split_lines(side, tall, GAP)) == 2
+
+
+def test_setting_over_a_name_in_one_box_is_kept(redactor):
+    """Two lines in one detection were blanked whole as unread ("multi-line"): split into
+    lines, the setting line is read and kept and the name below it is blanked; with
+    pixels.split_lines off the setting goes with the box."""
+    from deid_node.pixels.redactor import Box
+    img = _us_image()
+    a = draw_text(img, "Depth 14 cm", (20, 420), 16, font=FONT)
+    b = draw_text(img, "DOE, JOHN", (20, a[3] + 5), 16, font=FONT)
+    both = Box(a[0] - 2, a[1] - 2, max(a[2], b[2]) + 2, b[3] + 2, score=0.95, spread=0.0,
+               frame=0)
+
+    def decision_at(red, ink):
+        boxes = red._carve_settings({0: img}, [Box(both.x0, both.y0, both.x1, both.y1,
+                                                    score=0.95, spread=0.0, frame=0)], None)
+        red.read_and_decide({0: img}, boxes, None)
+        cx, cy = (ink[0] + ink[2]) / 2, (ink[1] + ink[3]) / 2
+        return {x.decision for x in boxes if x.x0 <= cx <= x.x1 and x.y0 <= cy <= x.y1}
+
+    assert decision_at(redactor, a) == {"kept"}
+    assert decision_at(redactor, b) == {"phi"}
+    assert decision_at(_bare(redactor, split_lines=False), a) == {"uncertain"}
+
+
 def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
     """"Gn 62 Acc: 949870579394" is one detection: the box is cut at the space the
     recogniser read after "Gn 62", the setting stays and every digit of the ID is blanked;
