@@ -151,37 +151,80 @@ class Recogniser:
         return (np.asarray(im, np.float32) / 255.0 - 0.5) / 0.5
 
     @torch.no_grad()
+    def _probs(self, crops: list[np.ndarray], batch: int, height: int):
+        """(crop index, its prepared width, the padded batch's width, (T, C) softmax) per
+        crop, in width order (crops resized to ``height``)."""
+        prepared = [self._prepare(c, height) for c in crops]
+        order = sorted(range(len(prepared)), key=lambda i: prepared[i].shape[1])
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            x = stack_padded([prepared[i] for i in idx])
+            prob = torch.softmax(self.model(torch.from_numpy(x), None), dim=2).numpy()
+            for j, i in enumerate(idx):
+                yield i, prepared[i].shape[1], x.shape[3], prob[j]
+
     def read(self, crops: list[np.ndarray], batch: int = 16, height: int = _IMG_H
              ) -> list[Reading]:
         """Text and confidence for each grey crop (confidence as EasyOCR computes it),
         crops resized to ``height`` pixels."""
-        if not crops:
-            return []
-        prepared = [self._prepare(c, height) for c in crops]
-        order = sorted(range(len(prepared)), key=lambda i: prepared[i].shape[1])
-        out: list[Reading | None] = [None] * len(prepared)
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            x = stack_padded([prepared[i] for i in idx])
-            preds = self.model(torch.from_numpy(x), None)
-            prob = torch.softmax(preds, dim=2)
-            values, indices = prob.max(dim=2)
-            steps = preds.size(1)
-            sizes = torch.IntTensor([steps] * len(idx))
-            texts = self.converter.decode_greedy(indices.reshape(-1).numpy(), sizes.numpy())
-            ignore = np.array(self.converter.ignore_idx)
-            for j, i in enumerate(idx):
-                v = values[j][indices[j] != 0].numpy()
-                conf = confidence(v)
-                t = indices[j].numpy()
-                emitted = np.flatnonzero(np.insert(t[1:] != t[:-1], 0, True) & ~np.isin(t, ignore))
-                # a step covers x.shape[3] / steps columns of the padded batch; this crop
-                # fills the first prepared[i].shape[1] of them
-                at = (emitted + 0.5) * (x.shape[3] / steps) / prepared[i].shape[1]
-                if len(at) == len(texts[j]):
-                    pos = tuple(float(min(1.0, a)) for a in at)
-                    probs = tuple(float(p) for p in values[j][emitted].numpy())
-                else:
-                    pos = probs = ()
-                out[i] = Reading(texts[j], conf, pos, probs)
+        out: list[Reading | None] = [None] * len(crops)
+        ignore = np.array(self.converter.ignore_idx)
+        for i, width, padded, prob in self._probs(crops, batch, height):
+            t = prob.argmax(axis=1)
+            values = prob[np.arange(len(t)), t]
+            text = self.converter.decode_greedy(t, np.array([len(t)], np.int32))[0]
+            conf = confidence(values[t != 0])
+            emitted = np.flatnonzero(np.insert(t[1:] != t[:-1], 0, True) & ~np.isin(t, ignore))
+            # a step covers padded / steps columns of the padded batch; this crop fills
+            # the first `width` of them
+            at = (emitted + 0.5) * (padded / len(t)) / width
+            if len(at) == len(text):
+                pos = tuple(float(min(1.0, a)) for a in at)
+                probs = tuple(float(p) for p in values[emitted])
+            else:
+                pos = probs = ()
+            out[i] = Reading(text, conf, pos, probs)
         return [r if r is not None else Reading("", 0.0) for r in out]
+
+    def alternatives(self, crops: list[np.ndarray], n: int = 8, batch: int = 16,
+                     height: int = _IMG_H) -> list[list[tuple[str, float]]]:
+        """The ``n`` likeliest readings of each crop (CTC prefix beam search over the
+        recogniser's per-step probabilities, ``beam_search``), each with its probability
+        relative to the likeliest, best first: what else an unsure reading could be."""
+        out: list[list[tuple[str, float]]] = [[] for _ in crops]
+        chars = self.converter.character
+        for i, width, padded, prob in self._probs(crops, batch, height):
+            steps = min(len(prob), int(math.ceil(width * len(prob) / padded)) + 1)
+            out[i] = [("".join(chars[k] for k in seq), p)
+                      for seq, p in beam_search(prob[:steps], n)]
+        return out
+
+
+def beam_search(prob: np.ndarray, n: int, prune: float = 1e-2, top: int = 6
+                ) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search (class 0 is the blank) over a (T, C) probability matrix:
+    the ``n`` likeliest label sequences, each with its probability relative to the first.
+    Per step only the ``top`` classes above ``prune`` are followed (the rest carry almost
+    no mass), so a crop costs about T × n × top updates."""
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (p_blank, p_label)
+    for row in prob:
+        cand = [k for k in np.argsort(row)[::-1][:top] if k != 0 and row[k] >= prune]
+        nxt: dict[tuple[int, ...], list[float]] = {}
+        for seq, (pb, pnb) in beams.items():
+            total = pb + pnb
+            e = nxt.setdefault(seq, [0.0, 0.0])
+            e[0] += total * row[0]
+            if seq:
+                e[1] += pnb * row[seq[-1]]          # the same label held
+            for k in cand:
+                ext = seq + (int(k),)
+                f = nxt.setdefault(ext, [0.0, 0.0])
+                # a repeated label needs a blank between its two emissions
+                f[1] += (pb if seq and seq[-1] == k else total) * row[k]
+        ranked = sorted(nxt.items(), key=lambda kv: kv[1][0] + kv[1][1], reverse=True)[:n]
+        scale = ranked[0][1][0] + ranked[0][1][1] or 1.0   # keep the numbers in range
+        beams = {seq: (pb / scale, pnb / scale) for seq, (pb, pnb) in ranked}
+    ranked = sorted(((seq, pb + pnb) for seq, (pb, pnb) in beams.items()),
+                    key=lambda sp: sp[1], reverse=True)
+    first = ranked[0][1] or 1.0
+    return [(seq, p / first) for seq, p in ranked]

@@ -80,7 +80,7 @@ class Box:
     entities: list[str] = field(default_factory=list)
     uncertainty: float = 0.0
     lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
-    alt_texts: list[str] = field(default_factory=list)   # readable other rotations
+    alt_texts: list[str] = field(default_factory=list)   # other readings (_other_readings, _reread_alternatives)
     # where each character of ``text`` sits along the box (image x) and its probability,
     # for a box read as a horizontal line; empty otherwise. See PixelRedactor._cut_safe_ends.
     char_x: tuple[float, ...] = ()
@@ -557,6 +557,8 @@ class PixelRedactor:
     # 64, 36, 56; luminance at 48, 64, 40 (the last three: +15 settings boxes kept of 978 on
     # the tuning split, docs/pixels.md)
     _RETRY = ((64, False), (36, False), (48, True), (56, False), (64, True), (40, True))
+    # an alternative reading is taken only when at least this likely relative to the best
+    _BEAM_MIN = 0.05
 
     def _retry_unreadable(self, frames_rgb: dict[int, np.ndarray], todo: list[Box]) -> None:
         """Read the boxes that would be blanked as unreadable again from other views of the
@@ -587,6 +589,82 @@ class PixelRedactor:
                     b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, r), r.char_probs
                     took.add(id(b))
             left = [b for b in left if id(b) not in took]
+        if left and s.ocr_beams:
+            left = self._reread_alternatives(frames_rgb, left)
+        if left and s.reread_extended:
+            self._reread_extended(frames_rgb, left, todo)
+
+    def _reread_alternatives(self, frames_rgb: dict[int, np.ndarray], left: list[Box]
+                             ) -> list[Box]:
+        """An unsure reading is often one or two characters from the truth ("FOV S80" for
+        "FOV 350", "PA FRF 4.0 MHz"). Take the recogniser's ``ocr_beams`` likeliest readings
+        of the crop (Recogniser.alternatives) and, when one at least ``_BEAM_MIN`` as
+        likely as the best is all device terms (``_safe``, strict, at the box's own OCR
+        confidence, as a retry), read the box as that; the first reading stays beside it
+        (``alt_texts``), so an identifier, label or name the analyzer finds there still
+        blanks the box. Returns the boxes still unreadable."""
+        s = self.settings
+        crops: list[np.ndarray] = []
+        owner: list[Box] = []
+        for b in left:
+            for c in grey_crops(frames_rgb[b.frame], b):
+                if c.size and min(c.shape) >= 2:
+                    crops.append(c)
+                    owner.append(b)
+        best: dict[int, tuple[str, float]] = {}
+        for b, alts in zip(owner, self.recogniser.alternatives(crops, s.ocr_beams,
+                                                                s.ocr_batch)):
+            for text, p in alts:
+                if p < self._BEAM_MIN or text == b.text or p <= best.get(id(b), ("", 0.0))[1]:
+                    continue
+                trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
+                            frame=b.frame, text=text, ocr_conf=b.ocr_conf, lines=b.lines)
+                if self._safe(trial, retry=True):
+                    best[id(b)] = (text, p)
+        for b in left:
+            if id(b) in best:
+                b.alt_texts = [*b.alt_texts, b.text]
+                b.text = best[id(b)][0]
+                b.char_x, b.char_p = (), ()
+        return [b for b in left if id(b) not in best]
+
+    def _reread_extended(self, frames_rgb: dict[int, np.ndarray], left: list[Box],
+                         todo: list[Box]) -> None:
+        """Detections often stop a character or two short ("00 Hz" of "WF 100 Hz"), and a
+        cut reading is no device term. Follow each unreadable box's ink along its line
+        (``_extend_along_ink``) and read the longer box when it grew by a quarter to three
+        line thicknesses in all (more is the extension's whole reach over speckle, not ink); a reading that is all device terms (``_safe``, as a
+        retry) is taken with the longer geometry, anything else leaves the box as it was."""
+        s = self.settings
+        trials: list[tuple[Box, Box]] = []
+        for b in left:
+            t = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread, frame=b.frame,
+                    lines=b.lines)
+            t.decision, t.why = "uncertain", "unreadable"
+            self._extend_along_ink(frames_rgb[b.frame], t, todo)
+            th = min(b.w, b.h)
+            grown = (t.w - b.w) + (t.h - b.h)
+            if 0.25 * th <= grown <= 3 * th:
+                trials.append((b, t))
+        crops: list[np.ndarray] = []
+        owner: list[tuple[Box, Box]] = []
+        for b, t in trials:
+            for c in grey_crops(frames_rgb[b.frame], t):
+                if c.size and min(c.shape) >= 2:
+                    crops.append(c)
+                    owner.append((b, t))
+        best: dict[int, tuple[Box, Any]] = {}
+        for (b, t), r in zip(owner, self.recogniser.read(crops, s.ocr_batch)):
+            t.text, t.ocr_conf = r.text, r.confidence
+            if self._safe(t, lenient=s.lenient_safe, retry=True) and (
+                    id(b) not in best or r.confidence > best[id(b)][1].confidence):
+                best[id(b)] = (t, r)
+        for b in left:
+            if id(b) in best:
+                t, r = best[id(b)]
+                b.x0, b.y0, b.x1, b.y1 = t.x0, t.y0, t.x1, t.y1
+                b.text, b.ocr_conf = r.text, r.confidence
+                b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, r), r.char_probs
 
     def _decide(self, boxes: list[Box], identity: Identity | None) -> None:
         """Per box: ignored / uncertain (unreadable) / phi / kept, and the uncertainty that

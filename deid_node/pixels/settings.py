@@ -63,6 +63,11 @@ class PixelSettings:
     # one detection over two or more text lines is split into lines, each read and judged
     # alone (redactor.split_lines); off: such a box is blanked as multi-line
     split_lines: bool = True
+    # an unreadable box is read again followed along its ink (redactor._reread_extended)
+    reread_extended: bool = True
+    # an unreadable box is read as one of the recogniser's this many likeliest readings
+    # when that one is all device terms (redactor._reread_alternatives; 0: off)
+    ocr_beams: int = 8
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
@@ -110,6 +115,8 @@ class PixelSettings:
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
             "split_lines": section.bool("split_lines", d.split_lines),
+            "reread_extended": section.bool("reread_extended", d.reread_extended),
+            "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:

@@ -13,7 +13,7 @@ from pydicom.encaps import encapsulate
 
 from deid_node.identity import collect
 from deid_node.pixels import CLEAN_PIXEL_DATA, PixelRedactor, PixelSettings, codec
-from deid_node.pixels.ocr import OcrError, Recogniser, models_dir
+from deid_node.pixels.ocr import OcrError, Reading, Recogniser, models_dir
 from deid_node.synth import burned
 
 from .conftest import draw_text, make_dataset, read
@@ -414,6 +414,77 @@ def test_setting_over_a_name_in_one_box_is_kept(redactor):
     assert decision_at(redactor, a) == {"kept"}
     assert decision_at(redactor, b) == {"phi"}
     assert decision_at(_bare(redactor, split_lines=False), a) == {"uncertain"}
+
+
+def test_cut_short_setting_is_read_again_along_its_ink(redactor):
+    """A detection that starts inside "Depth 14 cm" reads "Pth 14 cm", no device term, and
+    was blanked as unreadable: followed along its ink and read again, it is kept whole,
+    its box grown to the text's first letter; with pixels.reread_extended off it stays
+    blanked."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((60, 300, 3), np.uint8)
+    a = draw_text(img, "Depth 14 cm", (20, 20), 12, font=FONT)
+
+    def cut_box(red):
+        b = Box(a[0] + 0.25 * (a[2] - a[0]), a[1] - 1, a[2] + 1, a[3] + 1, score=0.95,
+                spread=0.0, frame=0)
+        red.read_and_decide({0: img}, [b], None)
+        return b
+
+    b = cut_box(redactor)
+    assert (b.decision, b.why) == ("kept", "safe-words") and b.x0 <= a[0] + 1, b
+    assert cut_box(_bare(redactor, reread_extended=False)).decision == "uncertain"
+
+
+def test_beam_search_sums_the_paths_of_a_reading():
+    """CTC prefix beam search: "a" over two steps is reached by three paths (0.84 in all);
+    where every single step's likeliest class is the blank, a letter is still the likeliest
+    reading."""
+    from deid_node.pixels.ocr import beam_search
+    got = beam_search(np.array([[0.4, 0.6, 0.0], [0.4, 0.6, 0.0]]), 4)
+    assert got[0][0] == (1,) and got[0][1] == pytest.approx(1.0)
+    assert dict(got)[()] == pytest.approx(0.16 / 0.84)
+    tie = dict(beam_search(np.array([[0.4, 0.3, 0.3], [0.4, 0.3, 0.3]]), 8))
+    assert tie[(1,)] == pytest.approx(1.0) and tie[(2,)] == pytest.approx(1.0)
+    assert tie[()] == pytest.approx(0.16 / 0.33) and tie[(1, 2)] == pytest.approx(0.09 / 0.33)
+
+
+def test_unsure_setting_is_read_as_a_likely_alternative(redactor):
+    """"Depth 14 cm" at 10 px reads "Depth 1A cm" at 0.21, no device term, and was blanked;
+    one of the recogniser's likeliest readings, "Depth 14 cm", is all device terms, and the
+    box is kept with its first reading beside it. With pixels.ocr_beams 0 it stays
+    blanked."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((40, 200, 3), np.uint8)
+    a = draw_text(img, "Depth 14 cm", (10, 10), 10, font=FONT)
+
+    def box(red):
+        b = Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=0.95, spread=0.0, frame=0)
+        red.read_and_decide({0: img}, [b], None)
+        return b
+
+    b = box(redactor)
+    assert (b.decision, b.why) == ("kept", "safe-words") and b.text == "Depth 14 cm", b
+    assert len(b.alt_texts) == 1 and b.alt_texts[0] != b.text
+    assert box(_bare(redactor, ocr_beams=0)).decision == "uncertain"
+
+
+def test_alternative_reading_never_hides_phi_in_the_first(redactor, monkeypatch):
+    """An alternative of device terms is taken only beside the first reading: when that
+    holds the instance's ID, the box is blanked as PHI."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((40, 300, 3), np.uint8)
+    a = draw_text(img, "PID4471923", (10, 10), 9, font=FONT)
+    monkeypatch.setattr(redactor.recogniser, "read", lambda crops, *a, **k: [
+        Reading("PID4471923", 0.1)] * len(crops))
+    monkeypatch.setattr(redactor.recogniser, "alternatives", lambda crops, *a, **k: [
+        [("PID4471923", 1.0), ("Gain 45 dB", 0.5)]] * len(crops))
+    b = Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=0.95, spread=0.0, frame=0)
+    red = _bare(redactor, ocr_retry=True, reread_extended=False)
+    red._RETRY = ()
+    red.read_and_decide({0: img}, [b], collect(make_dataset(img)))
+    assert b.text == "Gain 45 dB" and b.alt_texts == ["PID4471923"]
+    assert (b.decision, b.why) == ("phi", "identity")
 
 
 def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
