@@ -274,7 +274,11 @@ def garbled(text: str) -> bool:
 
 _NUMBER = re.compile(r"^[-+x×]?\d{1,4}([.,]\d{1,2})?%?$", re.I)
 _PROBE = re.compile(r"^[A-Z]{1,3}\d{1,2}(-\d{1,2})?[A-Z]?$", re.I)   # C5-1, L12-5, P4-2
-_DATE_OR_TIME = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}|\d{1,2}\s*:\s*\d{2}")
+# a date (also one cut short after its second separator: "01/16/2" of "01/16/2007", the
+# same separator twice) or a clock time
+_DATE_OR_TIME = re.compile(r"\d{1,4}\s*([./-])\s*\d{1,2}\s*\1"
+                           r"|\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}"
+                           r"|\d{1,2}\s*:\s*\d{2}")
 _MONTH = re.compile(r"(?i)\b(" + "|".join(_MONTHS) + r")[A-Z]*\b")
 
 

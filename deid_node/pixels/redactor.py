@@ -81,10 +81,11 @@ class Box:
     uncertainty: float = 0.0
     lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
     alt_texts: list[str] = field(default_factory=list)   # other readings (_other_readings, _reread_alternatives)
-    # where each character of ``text`` sits along the box (image x) and its probability,
-    # for a box read as a horizontal line; empty otherwise. See PixelRedactor._cut_safe_ends.
-    char_x: tuple[float, ...] = ()
+    # where each character of ``text`` sits along the line (image x; image y for a tall
+    # box) and its probability; empty when unknown. See PixelRedactor._cut_safe_ends.
+    char_at: tuple[float, ...] = ()
     char_p: tuple[float, ...] = ()
+    turn: int = 0              # quarter turns of the crop the reading came from (_turns)
     phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
     read: bool = False         # OCR done (a field carved off a detection is not read twice)
 
@@ -127,12 +128,34 @@ def _crop_rect(b: "Box", width: int, height: int) -> tuple[int, int, int, int]:
             min(width, int(math.ceil(b.x1)) + p), min(height, int(math.ceil(b.y1)) + p))
 
 
-def _char_x(rgb: np.ndarray, b: "Box", reading: Any) -> tuple[float, ...]:
-    """Image x of each character of a horizontal box's reading (none for a tall box)."""
-    if b.h > 1.6 * b.w or not reading.positions:
+def _tall(b: "Box") -> bool:
+    """Text rotated on a side edge: read from the crop turned both ways."""
+    return b.h > 1.6 * b.w
+
+
+def _turns(b: "Box") -> tuple[int, ...]:
+    """Quarter turns (np.rot90) of the crops ``grey_crops`` gives for a box, in order."""
+    return (1, 3) if _tall(b) else (0,)
+
+
+def _char_at(rgb: np.ndarray, b: "Box", reading: Any, turn: int) -> tuple[float, ...]:
+    """Image x (image y for a tall box) of each character of the reading of the crop turned
+    ``turn`` quarter turns: one turn puts the crop's top row at its left, three its bottom
+    row."""
+    if not reading.positions:
         return ()
-    x0, _, x1, _ = _crop_rect(b, rgb.shape[1], rgb.shape[0])
+    x0, y0, x1, y1 = _crop_rect(b, rgb.shape[1], rgb.shape[0])
+    if turn == 1:
+        return tuple(y0 + p * (y1 - y0) for p in reading.positions)
+    if turn == 3:
+        return tuple(y1 - p * (y1 - y0) for p in reading.positions)
     return tuple(x0 + p * (x1 - x0) for p in reading.positions)
+
+
+def _take(rgb: np.ndarray, b: "Box", reading: Any, turn: int) -> None:
+    """Give the box this reading (of its crop turned ``turn`` quarter turns)."""
+    b.text, b.ocr_conf, b.turn = reading.text, reading.confidence, turn
+    b.char_at, b.char_p = _char_at(rgb, b, reading, turn), reading.char_probs
 
 
 def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray]:
@@ -145,9 +168,21 @@ def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray
     # with the most contrast when it beats luminance clearly.
     chans = [grey] + [rgb[y0:y1, x0:x1, c].astype(np.float32) for c in range(3)]
     crop = grey if luma else max(chans, key=lambda a: float(a.std()) if a.size else 0.0)
-    if b.h > 1.6 * b.w:  # rotated text on a side edge: try both directions
-        return [np.rot90(crop, 1), np.rot90(crop, 3)]
-    return [crop]
+    return [np.rot90(crop, k) for k in _turns(b)]
+
+
+def _crops_of(frames_rgb: dict[int, np.ndarray], boxes: Sequence["Box"], luma: bool = False
+              ) -> tuple[list[np.ndarray], list[tuple["Box", int]]]:
+    """The recogniser's crops of these boxes (``grey_crops``) and, per crop, its box and
+    quarter turns; crops too small to read are left out."""
+    crops: list[np.ndarray] = []
+    owner: list[tuple[Box, int]] = []
+    for b in boxes:
+        for c, turn in zip(grey_crops(frames_rgb[b.frame], b, luma), _turns(b)):
+            if c.size and min(c.shape) >= 2:
+                crops.append(c)
+                owner.append((b, turn))
+    return crops, owner
 
 
 def _ink(rgb: np.ndarray, b: "Box") -> tuple[np.ndarray, np.ndarray] | None:
@@ -424,12 +459,15 @@ class PixelRedactor:
     """Load once per worker process with :meth:`load`; then :meth:`process` per instance."""
 
     def __init__(self, settings: PixelSettings, analyzer: Any, model: torch.nn.Module,
-                 recogniser: Recogniser, policy: ScanPolicy) -> None:
+                 recogniser: Recogniser, policy: ScanPolicy,
+                 base_recogniser: Recogniser | None = None) -> None:
         self.settings = settings
         self.analyzer = analyzer
         self.model = model
         self.recogniser = recogniser
         self.policy = policy
+        # english_g2 as published: one more second look (settings.retry_base)
+        self.base_recogniser = base_recogniser
 
     @classmethod
     def load(cls, settings: PixelSettings | None = None, analyzer: Any = None) -> "PixelRedactor":
@@ -441,11 +479,9 @@ class PixelRedactor:
         torch.set_num_threads(settings.threads)
         path = weights.verified(settings.detector)
         model = detector.load_weights(path)
-        try:
-            rec = Recogniser(tuned=settings.recogniser or None)
-        except OcrError:
-            raise
-        return cls(settings, analyzer, model, rec, ScanPolicy.load(settings))
+        rec = Recogniser(tuned=settings.recogniser or None)
+        base = Recogniser() if settings.retry_base and settings.recogniser else None
+        return cls(settings, analyzer, model, rec, ScanPolicy.load(settings), base)
 
     # ------------------------------------------------------------------ decisions
     def needs_scan(self, ds: Dataset) -> ScanDecision:
@@ -517,23 +553,18 @@ class PixelRedactor:
         s = self.settings
         t0 = time.perf_counter()
         todo = [b for b in boxes if b.score >= s.ambiguous_floor and not b.read]
-        crops: list[np.ndarray] = []
-        owner: list[int] = []
-        for i, b in enumerate(todo):
-            for c in grey_crops(frames_rgb[b.frame], b):
-                if c.size and min(c.shape) >= 2:
-                    crops.append(c)
-                    owner.append(i)
+        crops, owner = _crops_of(frames_rgb, todo)
         readings = self.recogniser.read(crops, s.ocr_batch)
-        per_box: dict[int, list[Any]] = {}
-        for i, r in zip(owner, readings):
-            per_box.setdefault(i, []).append(r)
-        for i, rs in per_box.items():
-            b = todo[i]
-            best = max(rs, key=lambda r: r.confidence)
-            b.text, b.ocr_conf = best.text, best.confidence
-            b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, best), best.char_probs
-            b.alt_texts = self._other_readings(rs, best)
+        per_box: dict[int, list[tuple[Any, int]]] = {}
+        for (b, turn), r in zip(owner, readings):
+            per_box.setdefault(id(b), []).append((r, turn))
+        for b in todo:
+            rs = per_box.get(id(b))
+            if not rs:
+                continue
+            best, turn = max(rs, key=lambda rt: rt[0].confidence)
+            _take(frames_rgb[b.frame], b, best, turn)
+            b.alt_texts = self._other_readings([r for r, _ in rs], best)
         for b in todo:
             b.lines = _count_lines(frames_rgb[b.frame], b, s.line_gap_ink)
             b.read = True
@@ -553,10 +584,12 @@ class PixelRedactor:
         return [r.text for r in readings if r is not best and r.confidence >= floor
                 and r.text.strip() and not match.garbled(r.text) and r.text != best.text]
 
-    # other views of an unreadable crop, tried in turn: best channel at recogniser heights
-    # 64, 36, 56; luminance at 48, 64, 40 (the last three: +15 settings boxes kept of 978 on
-    # the tuning split, docs/pixels.md)
-    _RETRY = ((64, False), (36, False), (48, True), (56, False), (64, True), (40, True))
+    # other views of an unreadable crop, tried in turn (recogniser height, luminance only,
+    # english_g2 as published): best channel at heights 64, 36, 56; luminance at 48, 64, 40
+    # (these three: +15 settings boxes kept of 978 on the tuning split); the published
+    # recogniser at 48 and 64, which reads some fonts the fine-tune misreads (docs/pixels.md)
+    _RETRY = ((64, False, False), (36, False, False), (48, True, False), (56, False, False),
+              (64, True, False), (40, True, False), (48, False, True), (64, False, True))
     # an alternative reading is taken only when at least this likely relative to the best
     _BEAM_MIN = 0.05
 
@@ -568,25 +601,21 @@ class PixelRedactor:
         a retry (best-of-several would make more confident misreadings)."""
         s = self.settings
         left = [b for b in todo if b.ocr_conf < s.ocr_confidence_floor and not self._safe(b)]
-        for height, luma in self._RETRY:
+        for height, luma, base in self._RETRY:
+            rec = self.base_recogniser if base else self.recogniser
             if not left:
                 return
-            crops: list[np.ndarray] = []
-            owner: list[Box] = []
-            for b in left:
-                for c in grey_crops(frames_rgb[b.frame], b, luma):
-                    if c.size and min(c.shape) >= 2:
-                        crops.append(c)
-                        owner.append(b)
+            if rec is None:
+                continue
+            crops, owner = _crops_of(frames_rgb, left, luma)
             took: set[int] = set()
-            for b, r in zip(owner, self.recogniser.read(crops, s.ocr_batch, height)):
+            for (b, turn), r in zip(owner, rec.read(crops, s.ocr_batch, height)):
                 trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
                             frame=b.frame, text=r.text, ocr_conf=r.confidence, lines=b.lines)
                 # lenient shapes are taken too; _decide still asks the analyzer about them
                 if self._safe(trial, lenient=s.lenient_safe, retry=True) and (
                         id(b) not in took or r.confidence > b.ocr_conf):
-                    b.text, b.ocr_conf = r.text, r.confidence
-                    b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, r), r.char_probs
+                    _take(frames_rgb[b.frame], b, r, turn)
                     took.add(id(b))
             left = [b for b in left if id(b) not in took]
         if left and s.ocr_beams:
@@ -604,16 +633,10 @@ class PixelRedactor:
         (``alt_texts``), so an identifier, label or name the analyzer finds there still
         blanks the box. Returns the boxes still unreadable."""
         s = self.settings
-        crops: list[np.ndarray] = []
-        owner: list[Box] = []
-        for b in left:
-            for c in grey_crops(frames_rgb[b.frame], b):
-                if c.size and min(c.shape) >= 2:
-                    crops.append(c)
-                    owner.append(b)
+        crops, owner = _crops_of(frames_rgb, left)
         best: dict[int, tuple[str, float]] = {}
-        for b, alts in zip(owner, self.recogniser.alternatives(crops, s.ocr_beams,
-                                                                s.ocr_batch)):
+        for (b, _), alts in zip(owner, self.recogniser.alternatives(crops, s.ocr_beams,
+                                                                     s.ocr_batch)):
             for text, p in alts:
                 if p < self._BEAM_MIN or text == b.text or p <= best.get(id(b), ("", 0.0))[1]:
                     continue
@@ -625,7 +648,7 @@ class PixelRedactor:
             if id(b) in best:
                 b.alt_texts = [*b.alt_texts, b.text]
                 b.text = best[id(b)][0]
-                b.char_x, b.char_p = (), ()
+                b.char_at, b.char_p = (), ()
         return [b for b in left if id(b) not in best]
 
     def _reread_extended(self, frames_rgb: dict[int, np.ndarray], left: list[Box],
@@ -646,25 +669,20 @@ class PixelRedactor:
             grown = (t.w - b.w) + (t.h - b.h)
             if 0.25 * th <= grown <= 3 * th:
                 trials.append((b, t))
-        crops: list[np.ndarray] = []
-        owner: list[tuple[Box, Box]] = []
-        for b, t in trials:
-            for c in grey_crops(frames_rgb[b.frame], t):
-                if c.size and min(c.shape) >= 2:
-                    crops.append(c)
-                    owner.append((b, t))
-        best: dict[int, tuple[Box, Any]] = {}
-        for (b, t), r in zip(owner, self.recogniser.read(crops, s.ocr_batch)):
+        crops, owner = _crops_of(frames_rgb, [t for _, t in trials])
+        grown_from = {id(t): b for b, t in trials}
+        best: dict[int, tuple[Box, Any, int]] = {}
+        for (t, turn), r in zip(owner, self.recogniser.read(crops, s.ocr_batch)):
+            b = grown_from[id(t)]
             t.text, t.ocr_conf = r.text, r.confidence
             if self._safe(t, lenient=s.lenient_safe, retry=True) and (
                     id(b) not in best or r.confidence > best[id(b)][1].confidence):
-                best[id(b)] = (t, r)
+                best[id(b)] = (t, r, turn)
         for b in left:
             if id(b) in best:
-                t, r = best[id(b)]
+                t, r, turn = best[id(b)]
                 b.x0, b.y0, b.x1, b.y1 = t.x0, t.y0, t.x1, t.y1
-                b.text, b.ocr_conf = r.text, r.confidence
-                b.char_x, b.char_p = _char_x(frames_rgb[b.frame], b, r), r.char_probs
+                _take(frames_rgb[b.frame], b, r, turn)
 
     def _decide(self, boxes: list[Box], identity: Identity | None) -> None:
         """Per box: ignored / uncertain (unreadable) / phi / kept, and the uncertainty that
@@ -911,12 +929,14 @@ class PixelRedactor:
     def _cut_safe_ends(self, boxes: list[Box], identity: Identity | None) -> list[Box]:
         """A box blanked (PHI or unreadable) whose reading starts or ends with device terms
         ("Gn 62 Acc: 949870579394", "kVp 80 2D Ref: Dr Fischer") is cut between words
-        (where the recogniser put the space: ``Box.char_x``), and the settings end is kept.
+        (where the recogniser put the space: ``Box.char_at``), and the settings end is kept.
         The end kept must be read at ``ocr_confident`` or more on its own characters, be
-        device terms with a word of 2+ letters (safe_reading, has_safe_word), and hold none
+        device terms with a word of 2+ letters (safe_reading, has_safe_word; a lone token
+        needs 3+ letters), and hold none
         of the instance's identifiers, no label ("FOV 350 D0B:" reads as settings: "D0B" has
-        a probe name's shape) or pattern and no analyzer span; the rest
-        stays blanked as it was judged. Horizontal one-line boxes only."""
+        a probe name's shape) or pattern and no analyzer span; the rest stays blanked as it
+        was judged. One-line boxes, along x or (text on a side edge) along y, in the
+        direction the crop was read."""
         s = self.settings
         if s.policy != "phi" or self.analyzer is None:
             return boxes
@@ -929,7 +949,7 @@ class PixelRedactor:
     def _safe_ends(self, b: Box, identity: Identity | None) -> list[Box]:
         s, rules = self.settings, self.policy.rules
         toks = [(m.start(), m.end()) for m in re.finditer(r"\S+", b.text)]
-        if len(toks) < 2 or len(b.char_x) != len(b.text) or b.lines > 1 or b.alt_texts:
+        if len(toks) < 2 or len(b.char_at) != len(b.text) or b.lines > 1 or b.alt_texts:
             return [b]
 
         def settings_only(a: int, z: int) -> bool:
@@ -938,6 +958,9 @@ class PixelRedactor:
             return (ocr.confidence(b.char_p[lo:hi]) >= s.ocr_confident
                     and match.safe_reading(t, rules.safe_words)
                     and match.has_safe_word(t, rules.safe_words, 2)
+                    # one short word alone may be the rest of a name ("Ra" of "Patel,
+                    # Raj" read as RA, right atrium): two tokens or a 3-letter term
+                    and (z - a >= 2 or match.has_safe_word(t, rules.safe_words, 3))
                     and not match.identity_hits(t, identity)
                     and not match.label_hit(t, rules.phi_labels)
                     and not match.word_hit(t, rules.phi_words)
@@ -950,28 +973,36 @@ class PixelRedactor:
         tail = max((k for k in range(1, n - head) if settings_only(n - k, n)), default=0)
         if not head and not tail:
             return [b]
+        # positions in reading order: along the line, negated where the crop was read from
+        # the box's far end (three quarter turns: bottom to top)
+        sign = -1.0 if b.turn == 3 else 1.0
+        lo_edge, hi_edge = (b.y0, b.y1) if b.turn in (1, 3) else (b.x0, b.x1)
+        start, end = sorted((sign * lo_edge, sign * hi_edge))
 
         def cut(k: int) -> float:
-            """x between token k-1 and token k: at the space the recogniser read there."""
-            return float(np.mean(b.char_x[toks[k - 1][1]:toks[k][0]]))
+            """Between token k-1 and token k: at the space the recogniser read there."""
+            return sign * float(np.mean(b.char_at[toks[k - 1][1]:toks[k][0]]))
 
         def piece(a: float, z: float, keep: bool, t0: int, t1: int) -> Box:
-            c = Box(a, b.y0, z, b.y1, score=b.score, spread=b.spread, frame=b.frame,
+            u0, u1 = sorted((sign * a, sign * z))
+            x0, y0, x1, y1 = ((b.x0, u0, b.x1, u1) if b.turn in (1, 3)
+                              else (u0, b.y0, u1, b.y1))
+            c = Box(x0, y0, x1, y1, score=b.score, spread=b.spread, frame=b.frame,
                     seen_in=list(b.seen_in), text=b.text[toks[t0][0]:toks[t1 - 1][1]],
                     ocr_conf=ocr.confidence(b.char_p[toks[t0][0]:toks[t1 - 1][1]]),
-                    lines=1)
+                    lines=1, turn=b.turn)
             c.decision, c.why = ("kept", "safe-words") if keep else (b.decision, b.why)
             c.entities = [] if keep else list(b.entities)
             return c
-        x_head = cut(head) if head else b.x0
-        x_tail = cut(n - tail) if tail else b.x1
-        if head and x_head <= b.x0 or tail and x_tail >= b.x1 or x_head >= x_tail:
+        r_head = cut(head) if head else start
+        r_tail = cut(n - tail) if tail else end
+        if head and r_head <= start or tail and r_tail >= end or r_head >= r_tail:
             return [b]
-        out = [piece(x_head, x_tail, False, head, n - tail)]
+        out = [piece(r_head, r_tail, False, head, n - tail)]
         if head:
-            out.append(piece(b.x0, x_head, True, 0, head))
+            out.append(piece(start, r_head, True, 0, head))
         if tail:
-            out.append(piece(x_tail, b.x1, True, n - tail, n))
+            out.append(piece(r_tail, end, True, n - tail, n))
         return out
 
     def _join_line_pieces(self, boxes: Sequence[Box]) -> bool:

@@ -68,6 +68,8 @@ class PixelSettings:
     # an unreadable box is read as one of the recogniser's this many likeliest readings
     # when that one is all device terms (redactor._reread_alternatives; 0: off)
     ocr_beams: int = 8
+    # the second look also asks english_g2 as published (with a fine-tuned recogniser)
+    retry_base: bool = True
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
@@ -117,6 +119,7 @@ class PixelSettings:
             "split_lines": section.bool("split_lines", d.split_lines),
             "reread_extended": section.bool("reread_extended", d.reread_extended),
             "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
+            "retry_base": section.bool("retry_base", d.retry_base),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:

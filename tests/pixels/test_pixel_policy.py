@@ -160,6 +160,7 @@ def test_phi_labels(policy, text, label):
     # identifiers and anything shaped like one stay out ("1234 567 Hz": 7 digits side by side)
     ("1234 567 Hz", False), ("Gain 45 1234 567", False),
     ("12/01/1950", False), ("16:09:19", False), ("DOB 11 JAN 55", False),
+    ("01/16/2", False), ("12.03.", False),   # a date cut short after its second separator
     ("860 920 8759", False), ("2797867743", False), ("Li", False), ("JOHN DOE", False),
     ("Garcia", False), ("LVE LAT", False), ("", False),
 ])

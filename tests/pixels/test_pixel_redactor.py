@@ -192,7 +192,8 @@ def test_small_text_on_large_radiograph_is_found(redactor):
 
 def _bare(redactor, **changes) -> PixelRedactor:
     return PixelRedactor(dataclasses.replace(redactor.settings, **changes), redactor.analyzer,
-                         redactor.model, redactor.recogniser, redactor.policy)
+                         redactor.model, redactor.recogniser, redactor.policy,
+                         redactor.base_recogniser)
 
 
 class _FlagWords:
@@ -262,12 +263,44 @@ def test_a_label_ending_a_settings_reading_is_phi(redactor):
     assert (b.decision, b.why) == ("phi", "label:alone")
     line = "FOV 350 D0B: 03-Apr-1961"
     u = Box(10, 10, 250, 26, score=0.95, spread=0.0, frame=0, text=line, ocr_conf=0.3,
-            char_x=tuple(12.0 + 9.5 * i for i in range(len(line))),
+            char_at=tuple(12.0 + 9.5 * i for i in range(len(line))),
             char_p=(0.99,) * len(line))
     redactor._decide([u], None)
     pieces = redactor._cut_safe_ends([u], None)
     kept = [p.text for p in pieces if p.decision == "kept"]
     assert kept == ["FOV 350"], [(p.text, p.decision) for p in pieces]
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_settings_before_a_name_on_a_side_edge_are_kept(redactor, turns):
+    """"kVp 80 2D Ref: Dr Fischer" rotated on a side edge (either way) is one tall
+    detection: it is cut at the space read after "2D" along y, in the direction the crop was
+    read, the settings end kept and the rest, the name, blanked."""
+    from deid_node.pixels.redactor import Box
+    line = np.zeros((40, 400, 3), np.uint8)
+    a = draw_text(line, "kVp 80 2D Ref: Dr Fischer", (10, 10), 16, font=FONT)
+    settings = draw_text(np.zeros_like(line), "kVp 80 2D", (10, 10), 16, font=FONT)
+    img = np.ascontiguousarray(np.rot90(line, turns))
+    h, w = line.shape[:2]
+
+    def rotated(x0, y0, x1, y1):   # a rectangle of `line` in `img`
+        if turns == 1:
+            return y0, w - x1, y1, w - x0
+        return h - y1, x0, h - y0, x1
+
+    b = Box(*rotated(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2), score=0.95, spread=0.0,
+            frame=0)
+    red = _bare(redactor, split_gap=0.0, split_lines=False)
+    red.read_and_decide({0: img}, [b], None)
+    assert b.decision == "phi" and b.turn == (1 if turns == 3 else 3), b
+    pieces = red._cut_safe_ends([b], None)
+    kept = [p for p in pieces if p.decision == "kept"]
+    assert [p.text for p in kept] == ["kVp 80 2D"], [(p.text, p.decision) for p in pieces]
+    sx0, sy0, sx1, sy1 = rotated(*settings)
+    k = kept[0]
+    assert k.y0 <= sy0 + 2 and k.y1 >= sy1 - 2           # the settings' ink is in the piece
+    name = [p for p in pieces if p.decision == "phi"][0]
+    assert name.y1 <= sy0 + 4 or name.y0 >= sy1 - 4      # and the name's piece beside it
 
 
 def test_settings_read_unsurely_are_kept_names_are_not(redactor):
