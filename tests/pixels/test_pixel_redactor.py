@@ -426,6 +426,23 @@ def test_split_lines_gives_one_box_per_line():
     assert len(split_lines(side, tall, GAP)) == 2
 
 
+def test_an_edge_sliver_is_left_to_the_detection_of_its_line():
+    """A box over "Zoom 1.5" and the top rows of the line below: the sliver is dropped from
+    its lines when another detection covers it (that line is read there), and kept as a
+    line of its own when none does (it is then read and judged like any other)."""
+    from deid_node.pixels.redactor import Box, _drop_slivers
+    b = Box(10, 10, 90, 34, score=0.9, spread=0.0, frame=0)
+    line = Box(10, 10, 90, 28, score=0.9, spread=0.0, frame=0)
+    sliver = Box(10, 30, 90, 34, score=0.9, spread=0.0, frame=0)
+    below = Box(8, 30, 95, 48, score=0.9, spread=0.0, frame=0)
+    assert _drop_slivers([line, sliver], b, [b, below]) == [line]
+    assert _drop_slivers([line, sliver], b, [b]) == [line, sliver]
+    thick = Box(10, 22, 90, 34, score=0.9, spread=0.0, frame=0)   # a whole line, not a sliver
+    assert _drop_slivers([Box(10, 10, 90, 20, score=0.9, spread=0.0, frame=0), thick], b,
+                         [b, below]) == [Box(10, 10, 90, 20, score=0.9, spread=0.0, frame=0),
+                                         thick]
+
+
 def test_setting_over_a_name_in_one_box_is_kept(redactor):
     """Two lines in one detection were blanked whole as unread ("multi-line"): split into
     lines, the setting line is read and kept and the name below it is blanked; with
