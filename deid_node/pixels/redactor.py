@@ -80,7 +80,8 @@ class Box:
     entities: list[str] = field(default_factory=list)
     uncertainty: float = 0.0
     lines: int = 1             # text lines seen across the box (ink rows), see _count_lines
-    alt_texts: list[str] = field(default_factory=list)   # other readings (_other_readings, _reread_alternatives)
+    # other readings checked for PHI too (_other_readings, _reread_alternatives)
+    alt_texts: list[str] = field(default_factory=list)
     # where each character of ``text`` sits along the line (image x; image y for a tall
     # box) and its probability; empty when unknown. See PixelRedactor._cut_safe_ends.
     char_at: tuple[float, ...] = ()
@@ -156,6 +157,13 @@ def _take(rgb: np.ndarray, b: "Box", reading: Any, turn: int) -> None:
     """Give the box this reading (of its crop turned ``turn`` quarter turns)."""
     b.text, b.ocr_conf, b.turn = reading.text, reading.confidence, turn
     b.char_at, b.char_p = _char_at(rgb, b, reading, turn), reading.char_probs
+
+
+def _as_read(b: "Box", text: str, conf: float) -> "Box":
+    """A copy of the box's geometry read as ``text``: a second look tried before it is
+    taken."""
+    return Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread, frame=b.frame,
+               text=text, ocr_conf=conf, lines=b.lines)
 
 
 def grey_crops(rgb: np.ndarray, b: "Box", luma: bool = False) -> list[np.ndarray]:
@@ -287,8 +295,9 @@ def split_at_gaps(rgb: np.ndarray, b: "Box", gap: float) -> list["Box"]:
     """One detection over several fields of a line ("Gn 62   MI 1.2   DOE^JOHN") split
     where the ink stops for more than ``gap`` × the line's thickness (pixels.split_gap),
     so each field can be read and judged alone (PixelRedactor._carve_settings) and a
-    setting next to a name is not blanked with it. Word spaces are about a third of the thickness and never split. A column
-    counts as ink with two ink pixels (one is speckle), and a gap must be flat background
+    setting next to a name is not blanked with it. Word spaces are about a third of the
+    thickness and never split. A column counts as ink with two ink pixels (one is
+    speckle), and a gap must be flat background
     (every channel within ``_FLAT_GAP`` grey levels of standard deviation): over speckle or
     anatomy faint letters lose their ink, and "18-May-2010" once split into "18-Ma" and
     the rest."""
@@ -602,18 +611,17 @@ class PixelRedactor:
         s = self.settings
         left = [b for b in todo if b.ocr_conf < s.ocr_confidence_floor and not self._safe(b)]
         for height, luma, base in self._RETRY:
-            rec = self.base_recogniser if base else self.recogniser
             if not left:
                 return
+            rec = self.base_recogniser if base else self.recogniser
             if rec is None:
                 continue
             crops, owner = _crops_of(frames_rgb, left, luma)
             took: set[int] = set()
             for (b, turn), r in zip(owner, rec.read(crops, s.ocr_batch, height)):
-                trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
-                            frame=b.frame, text=r.text, ocr_conf=r.confidence, lines=b.lines)
                 # lenient shapes are taken too; _decide still asks the analyzer about them
-                if self._safe(trial, lenient=s.lenient_safe, retry=True) and (
+                if self._safe(_as_read(b, r.text, r.confidence), lenient=s.lenient_safe,
+                              retry=True) and (
                         id(b) not in took or r.confidence > b.ocr_conf):
                     _take(frames_rgb[b.frame], b, r, turn)
                     took.add(id(b))
@@ -640,9 +648,7 @@ class PixelRedactor:
             for text, p in alts:
                 if p < self._BEAM_MIN or text == b.text or p <= best.get(id(b), ("", 0.0))[1]:
                     continue
-                trial = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread,
-                            frame=b.frame, text=text, ocr_conf=b.ocr_conf, lines=b.lines)
-                if self._safe(trial, retry=True):
+                if self._safe(_as_read(b, text, b.ocr_conf), retry=True):
                     best[id(b)] = (text, p)
         for b in left:
             if id(b) in best:
@@ -656,13 +662,13 @@ class PixelRedactor:
         """Detections often stop a character or two short ("00 Hz" of "WF 100 Hz"), and a
         cut reading is no device term. Follow each unreadable box's ink along its line
         (``_extend_along_ink``) and read the longer box when it grew by a quarter to three
-        line thicknesses in all (more is the extension's whole reach over speckle, not ink); a reading that is all device terms (``_safe``, as a
-        retry) is taken with the longer geometry, anything else leaves the box as it was."""
+        line thicknesses in all (more is the extension's whole reach over speckle, not
+        ink); a reading that is all device terms (``_safe``, as a retry) is taken with the
+        longer geometry, anything else leaves the box as it was."""
         s = self.settings
         trials: list[tuple[Box, Box]] = []
         for b in left:
-            t = Box(b.x0, b.y0, b.x1, b.y1, score=b.score, spread=b.spread, frame=b.frame,
-                    lines=b.lines)
+            t = _as_read(b, "", 0.0)
             t.decision, t.why = "uncertain", "unreadable"
             self._extend_along_ink(frames_rgb[b.frame], t, todo)
             th = min(b.w, b.h)
@@ -932,10 +938,9 @@ class PixelRedactor:
         (where the recogniser put the space: ``Box.char_at``), and the settings end is kept.
         The end kept must be read at ``ocr_confident`` or more on its own characters, be
         device terms with a word of 2+ letters (safe_reading, has_safe_word; a lone token
-        needs 3+ letters), and hold none
-        of the instance's identifiers, no label ("FOV 350 D0B:" reads as settings: "D0B" has
-        a probe name's shape) or pattern and no analyzer span; the rest stays blanked as it
-        was judged. One-line boxes, along x or (text on a side edge) along y, in the
+        needs 3+ letters), and hold none of the instance's identifiers, no label ("FOV 350
+        D0B:" reads as settings: "D0B" has a probe name's shape) or pattern and no analyzer
+        span; the rest stays blanked as it was judged. One-line boxes, along x or (text on a side edge) along y, in the
         direction the crop was read."""
         s = self.settings
         if s.policy != "phi" or self.analyzer is None:
