@@ -380,6 +380,46 @@ def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters:
     return False
 
 
+_WORD = re.compile(r"[A-Za-zÀ-ÿ]+")
+
+
+def unknown_word(text: str, safe_words: frozenset[str] | set[str], min_letters: int
+                 ) -> str | None:
+    """The first word of ``min_letters``+ letters that is no device term ("Patel" of "Dr.
+    Patel" read without its title, "Oubos"), or None. Known: a safe word, equal after
+    folding OCR confusions ("AUTD"), or, for a term of 5+ letters, one edit away ("Axtal",
+    "LIER", "epth") and, for a word of 8+ letters, two ("Obstetnc"). Four-letter terms
+    need the exact spelling: one letter turns "Neck" into "Nick". Two terms read as one
+    word are known when both have 2+ letters and one 3+ ("PWMap", "cmZoom"; not "AUTOB":
+    "Wang" is "W" and "Ang", "Mira" is "MI" and "RA"), and so is one term read as two
+    words ("Thyr oid"). Words are the letter runs of the reading, so "Gn62" is "Gn"."""
+    terms = _terms(frozenset(safe_words))
+
+    def known(w: str) -> bool:
+        f, k, u = fold(w), 2 if len(w) >= 8 else 1, w.upper()
+        return u in safe_words or any(
+            f == t or len(t) >= 5 and _within(f, t, k) for t in terms) or any(
+            u[:i] in safe_words and u[i:] in safe_words and max(i, len(u) - i) >= 3
+            for i in range(2, len(u) - 1))
+
+    words = _WORD.findall(text)
+    for i, w in enumerate(words):
+        if len(w) < min_letters or known(w):
+            continue
+        # a term read with a space inside ("Thyr oid")
+        if any(0 <= j and j + 1 < len(words) and known(words[j] + words[j + 1])
+               for j in (i - 1, i)):
+            continue
+        return w
+    return None
+
+
+@lru_cache(maxsize=8)
+def _terms(words: frozenset[str]) -> frozenset[str]:
+    """Safe words of 4+ letters, folded (digits included: "AUTO" folds to "4070")."""
+    return frozenset(fold(w) for w in words if sum(ch.isalpha() for ch in w) >= 4)
+
+
 @lru_cache(maxsize=8)
 def _folded(words: frozenset[str]) -> frozenset[str]:
     return frozenset(fold(w) for w in words if len(w) >= 2 and not fold(w).isdigit())

@@ -370,16 +370,41 @@ def _along_sign(a: "Box", b: "Box") -> float:
     return (b0 + b1) / 2 - (a0 + a1) / 2
 
 
+def _short_of(k: "Box", b: "Box", r: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """``r`` (the padded ``b``) stopped at the edge of the kept box ``k`` where ``k`` lies
+    wholly above, below or beside ``b`` and the padding alone reaches into it; a tenth of
+    the line's thickness (1 px at least) stays padded, since either box may be a pixel off
+    its ink (the top row of "PID:Z458762" at 27 px lay under the kept line above it)."""
+    x0, y0, x1, y1 = r
+    keep = max(1, round(0.1 * min(b.w, b.h)))
+    if k.x1 > x0 and k.x0 < x1:  # k shares columns with the rectangle: above or below
+        if k.y1 <= b.y0 and k.y1 > y0:
+            y0 = max(y0, min(math.ceil(k.y1), math.floor(b.y0) - keep))
+        elif k.y0 >= b.y1 and k.y0 < y1:
+            y1 = min(y1, max(math.floor(k.y0), math.ceil(b.y1) + keep))
+    if k.y1 > y0 and k.y0 < y1:  # shares rows: left or right
+        if k.x1 <= b.x0 and k.x1 > x0:
+            x0 = max(x0, min(math.ceil(k.x1), math.floor(b.x0) - keep))
+        elif k.x0 >= b.x1 and k.x0 < x1:
+            x1 = min(x1, max(math.floor(k.x0), math.ceil(b.x1) + keep))
+    return x0, y0, x1, y1
+
+
 def blank_rect(b: "Box", boxes: Sequence["Box"], pad: int, width: int, height: int
                ) -> tuple[int, int, int, int]:
     """The rectangle blanked for ``b``: its padded box (``Box.padded``), but not into a box
     kept beside it on the same line. The padding along the line is there for lines the
     detector cut short; a field next to it was read and judged harmless, and the ink
-    extension (``_extend_along_ink``) stops there too."""
+    extension (``_extend_along_ink``) stops there too. The padding also stops at a kept
+    box on the line above or below (``_short_of``): stacked lines of small text stand
+    1–3 px apart, closer than the padding."""
     x0, y0, x1, y1 = b.padded(pad, width, height)
     along_x = b.w >= b.h
     for k in boxes:
-        if k.decision != "kept" or k is b or not _same_line(b, k):
+        if k.decision != "kept" or k is b:
+            continue
+        if not _same_line(b, k):
+            x0, y0, x1, y1 = _short_of(k, b, (x0, y0, x1, y1))
             continue
         if along_x and k.x0 >= b.x1:
             x1 = max(min(x1, math.floor(k.x0)), math.ceil(b.x1))
@@ -765,6 +790,12 @@ class PixelRedactor:
                 # the detector's doubt can make it leak
                 b.decision = "kept"
                 b.why = "safe-shape" if id(b) in lenient else "safe-words"
+                b.uncertainty = 0.0
+            elif s.unknown_word_letters and match.unknown_word(
+                    b.text, rules.safe_words, s.unknown_word_letters):
+                # a word no rule knows and no model called PHI: a name outside the
+                # analyzer's lexicon reads just like it ("Patel", "Oubos")
+                b.decision, b.why = "uncertain", "unknown-word"
                 b.uncertainty = 0.0
             else:
                 b.decision, b.why = "kept", "no-phi-found"

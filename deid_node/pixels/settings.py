@@ -73,6 +73,9 @@ class PixelSettings:
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
+    # a reading the analyzer found nothing in is blanked when it holds a word of this many
+    # letters that is no device term (match.unknown_word; 0: such readings are kept)
+    unknown_word_letters: int = 4
 
     @classmethod
     def default(cls) -> "PixelSettings":
@@ -121,6 +124,8 @@ class PixelSettings:
             "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
             "retry_base": section.bool("retry_base", d.retry_base),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
+            "unknown_word_letters": section.int("unknown_word_letters",
+                                                d.unknown_word_letters, 0, 40),
         }
         if values["ocr_confident"] <= values["ocr_confidence_floor"]:
             prefix = f"{section.prefix}." if section.prefix else ""

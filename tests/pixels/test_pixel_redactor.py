@@ -655,6 +655,26 @@ def test_padding_stops_at_a_kept_box_on_the_same_line():
     assert r[3] == 203 and r[1] == tall.padded(3, 640, 480)[1]
 
 
+def test_padding_stops_at_a_kept_line_just_above_or_below():
+    """Stacked lines of small text stand 1-3 px apart: the padding of a blanked line stops
+    at a kept line above or below it; the blanked box itself and its padding elsewhere
+    stay."""
+    from deid_node.pixels.redactor import Box, blank_rect
+
+    def box(x0, x1, y0, decision, h=9):
+        return Box(x0, y0, x1, y0 + h, score=0.9, spread=0.0, frame=0, decision=decision)
+    phi = box(100, 200, 20, "phi")
+    alone = blank_rect(phi, [phi], 3, 640, 480)
+    above, below = box(90, 150, 9, "kept"), box(150, 230, 31, "kept")
+    r = blank_rect(phi, [phi, above, below], 3, 640, 480)
+    assert (r[1], r[3]) == (18, 31) and (r[0], r[2]) == (alone[0], alone[2])
+    # a pixel of padding stays, even where the kept line above reaches the blanked one
+    touching = box(90, 150, 11, "kept")
+    assert blank_rect(phi, [phi, touching], 3, 640, 480)[1] == 19 > alone[1]
+    unsure_below = box(150, 230, 31, "uncertain")  # blanked itself: no reason to stop
+    assert blank_rect(phi, [phi, unsure_below], 3, 640, 480) == alone
+
+
 def test_the_head_of_a_phi_line_is_phi(redactor):
     """A short word closed by ":" or "." detected apart right before a PHI box on its line
     ("Rej:" of "Ref: Dr Rossi"), or a PHI label without its first glyph ("OB" of "DOB"), is
@@ -722,9 +742,11 @@ def test_other_rotation_read_as_phi_makes_the_box_phi(redactor):
                  text="unbasnio 'exeueL", ocr_conf=0.89, alt_texts=["Tanaka; Olusegun"])
     alone = Box(600, 60, 620, 240, score=0.99, spread=0.0, frame=0,
                 text="unbasnio 'exeueL", ocr_conf=0.89)
-    redactor._decide([upside, alone], ident)
+    _bare(redactor, unknown_word_letters=0)._decide([upside, alone], ident)
     assert upside.decision == "phi" and upside.why == "identity"
     assert alone.decision == "kept"                 # what the box got before
+    redactor._decide([alone], ident)                # pseudo-text is no device term either
+    assert (alone.decision, alone.why) == ("uncertain", "unknown-word")
 
 
 def test_other_rotation_readings_kept_for_the_phi_check(redactor):
@@ -754,6 +776,27 @@ def test_word_value_after_a_misread_label_is_phi(redactor):
     assert boxes[0].why == "label:field"
 
 
+def test_words_no_rule_knows_are_not_kept(redactor):
+    """A confident reading the analyzer finds nothing in is kept only when its words are
+    device terms or near misreadings of them: a bare surname ("Patel" of "Dr. Patel")
+    outside the analyzer's lexicon is blanked, and so are names made of two short terms
+    ("Mira": MI + RA); "Axtal" (Axial), "epth" (Depth), glued or split terms and short
+    words are kept."""
+    from deid_node.pixels.redactor import Box
+    texts = ("Patel", "D Oubos", "WANG", "Mira", "Axtal C 40", "epth 14 cm", "PAF 4.0 kHz",
+             "Obstetnc", "PWMap G", "Thyr oid")
+    boxes = [Box(10, 10 + 20 * i, 150, 26 + 20 * i, score=0.99, spread=0.0, frame=0, text=t,
+                 ocr_conf=0.98) for i, t in enumerate(texts)]
+    red = PixelRedactor(redactor.settings, _FlagWords(), redactor.model,
+                        redactor.recogniser, redactor.policy)
+    red._decide(boxes, None)
+    assert [(b.decision, b.why) for b in boxes[:4]] == [("uncertain", "unknown-word")] * 4
+    assert [b.decision for b in boxes[4:]] == ["kept"] * 6
+    off = [dataclasses.replace(b) for b in boxes[:4]]
+    _bare(red, unknown_word_letters=0)._decide(off, None)
+    assert [(b.decision, b.why) for b in off] == [("kept", "no-phi-found")] * 4
+
+
 def test_detector_doubt_counts_only_where_text_could_identify(redactor):
     """A caliper "+" detected at 0.45 and read surely cannot hold a name: it adds no
     uncertainty; a line as long as a name detected at 0.45 does."""
@@ -761,7 +804,8 @@ def test_detector_doubt_counts_only_where_text_could_identify(redactor):
     plus = Box(10, 10, 22, 22, score=0.45, spread=0.0, frame=0, text="+", ocr_conf=0.99)
     line = Box(10, 40, 150, 56, score=0.45, spread=0.0, frame=0, text="Loop Cycle 3",
                ocr_conf=0.99)
-    redactor._decide([plus, line], None)
+    # words no rule knows are kept only when unknown words may be (unknown_word_letters 0)
+    _bare(redactor, unknown_word_letters=0)._decide([plus, line], None)
     assert plus.decision == line.decision == "kept"
     assert plus.uncertainty < 0.2 and line.uncertainty > 0.8
 
