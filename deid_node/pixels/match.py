@@ -246,16 +246,21 @@ def head_fragment(text: str, max_alnum: int = 4) -> bool:
     return 0 < len(alnum) <= max_alnum and sum(ch.isalpha() for ch in alnum) >= len(alnum) - 1
 
 
-def label_tail(text: str, labels: Iterable[str]) -> str | None:
-    """The reading is a one-word PHI label without its first character ("OB" of "DOB",
-    "RN:" of "MRN:"): the detector cut the line's first glyph off. Only labels of 3+
-    characters, so that the tail keeps two."""
+def label_piece(text: str, labels: Iterable[str], safe_words: frozenset[str] | set[str]
+                ) -> str | None:
+    """The reading is a one-word PHI label cut short by the detector: without its first
+    character ("OB" of "DOB", "RN:" of "MRN:") or its last one or two ("DO" of "DOB", "MR"
+    of "MRN"; not a device term: "PA" of "PAT" is posteroanterior). Only labels of 3+
+    characters, and two characters kept at least."""
     t = _plain(text)
     if len(t) < 2 or " " in t:
         return None
     for lab in labels:
         pl = _plain(lab)
-        if len(pl) >= 3 and " " not in pl and pl[1:] == t:
+        if len(pl) < 3 or " " in pl:
+            continue
+        if pl[1:] == t or (len(t) < len(pl) <= len(t) + 2 and pl.startswith(t)
+                           and t.upper() not in safe_words):
             return lab
     return None
 

@@ -1046,8 +1046,8 @@ class PixelRedactor:
         as PHI and next to it (gap ≤ the line height) is blanked with it when its reading is
         a short, mostly-digit fragment ("266" of "ID: 9516584066": digits next to PHI are
         PHI) or, right before it, a short word closed by ":", "." or "#" ("Rej:" of "Ref: Dr
-        Rossi", "St." of "St. Mary's Hospital") or a PHI label without its first glyph ("OB"
-        of "DOB"): the head of the line. Whatever kept box directly follows a lone PHI label
+        Rossi", "St." of "St. Mary's Hospital") or a PHI label cut short ("OB" or "DO" of
+        "DOB", match.label_piece): the head of the line. Whatever kept box directly follows a lone PHI label
         ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
         pieces); returns whether any box changed. Policy ``phi`` with an analyzer only
         (otherwise every readable text is blanked already)."""
@@ -1061,8 +1061,9 @@ class PixelRedactor:
                 if k.decision != "kept":
                     continue
                 digits = match.digit_fragment(k.text)
-                head = match.head_fragment(k.text) or \
-                    match.label_tail(k.text, self.policy.rules.phi_context_labels) is not None
+                rules = self.policy.rules
+                head = match.head_fragment(k.text) or match.label_piece(
+                    k.text, rules.phi_context_labels, rules.safe_words) is not None
                 for p in phi:
                     after_label = p.why == "label:alone"
                     if not (digits or head or after_label) or not _same_line(p, k):

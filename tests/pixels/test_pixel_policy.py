@@ -249,12 +249,16 @@ def test_head_fragment(text, head):
 
 @pytest.mark.parametrize("text, label", [
     ("OB", "dob"), ("RN:", "mrn"), ("cc#", "acc"), ("ame:", "name"), ("perator", "operator"),
+    ("DO", "dob"), ("MR:", "mrn"), ("Operat", "operator"), ("Accessi", "accession"),
     ("D:", None), ("DOB", None), ("Ob 09", None), ("Gain", None), ("B", None),
+    ("PA", None), ("Oper", None), ("PI", "pid"),
 ])
-def test_label_tail(policy, text, label):
-    """A one-word PHI label whose first glyph the detector cut off."""
-    from deid_node.pixels.match import label_tail
-    assert label_tail(text, policy.rules.phi_context_labels) == label
+def test_label_piece(policy, text, label):
+    """A one-word PHI label whose first glyph or last one or two the detector cut off; a
+    device term is no label's head ("PA" of "PAT")."""
+    from deid_node.pixels.match import label_piece
+    rules = policy.rules
+    assert label_piece(text, rules.phi_context_labels, rules.safe_words) == label
 
 
 def test_bad_context_labels_rule():

@@ -677,9 +677,9 @@ def test_padding_stops_at_a_kept_line_just_above_or_below():
 
 def test_the_head_of_a_phi_line_is_phi(redactor):
     """A short word closed by ":" or "." detected apart right before a PHI box on its line
-    ("Rej:" of "Ref: Dr Rossi"), or a PHI label without its first glyph ("OB" of "DOB"), is
-    the head of that line; the same word after the PHI box, on another line or a field away
-    stays, and so does a setting without the mark."""
+    ("Rej:" of "Ref: Dr Rossi"), or a PHI label cut short ("OB" or "DO" of "DOB"), is the
+    head of that line; the same word after the PHI box, on another line or a field away
+    stays, and so does a setting without the mark ("THI", "PA")."""
     if redactor.analyzer is None:
         pytest.skip("kept boxes exist with the PHI analyzer only")
     phi = _read_box(60, 160, 20, "Dr Rossi", "phi", "analyzer")
@@ -691,11 +691,16 @@ def test_the_head_of_a_phi_line_is_phi(redactor):
     far_head = _read_box(240, 272, 100, "Pt.", "kept", "safe-words")
     date = _read_box(420, 520, 140, "1949-05-03", "phi", "analyzer")
     tail = _read_box(394, 414, 141, "OB", "kept", "safe-words")      # "DOB" without its "D"
-    boxes = [phi, head, after, other_line, setting, far_phi, far_head, date, tail]
+    date2 = _read_box(420, 520, 180, "1974/10/25", "phi", "identity")
+    cut = _read_box(394, 414, 181, "DO", "kept", "no-phi-found")     # "DOB" without its "B"
+    date3 = _read_box(420, 520, 220, "1974/10/25", "phi", "identity")
+    pa = _read_box(394, 414, 221, "PA", "kept", "safe-words")        # a view, no label head
+    boxes = [phi, head, after, other_line, setting, far_phi, far_head, date, tail, date2, cut,
+             date3, pa]
     assert _bare(redactor)._join_line_pieces(boxes)
     assert head.decision == "phi" and head.why == "head-of-phi"
-    assert tail.decision == "phi"
-    assert [b.decision for b in (after, other_line, setting, far_head)] == ["kept"] * 4
+    assert tail.decision == "phi" and cut.decision == "phi"
+    assert [b.decision for b in (after, other_line, setting, far_head, pa)] == ["kept"] * 5
 
 
 def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
