@@ -372,11 +372,12 @@ def _along_sign(a: "Box", b: "Box") -> float:
 
 def _short_of(k: "Box", b: "Box", r: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """``r`` (the padded ``b``) stopped at the edge of the kept box ``k`` where ``k`` lies
-    wholly above, below or beside ``b`` and the padding alone reaches into it; a tenth of
-    the line's thickness (1 px at least) stays padded, since either box may be a pixel off
-    its ink (the top row of "PID:Z458762" at 27 px lay under the kept line above it)."""
+    wholly above, below or beside ``b`` and the padding alone reaches into it; a quarter
+    of the line's thickness (1 px at least) stays padded, since a detection may stop short
+    of its ink: the top row of "PID:Z458762" at 27 px lay under the kept line above it,
+    and with a tenth kept the tail of the comma in "KOWALSKI, CARLOS" (28 px) was left."""
     x0, y0, x1, y1 = r
-    keep = max(1, round(0.1 * min(b.w, b.h)))
+    keep = max(1, round(0.25 * min(b.w, b.h)))
     if k.x1 > x0 and k.x0 < x1:  # k shares columns with the rectangle: above or below
         if k.y1 <= b.y0 and k.y1 > y0:
             y0 = max(y0, min(math.ceil(k.y1), math.floor(b.y0) - keep))

@@ -668,9 +668,9 @@ def test_padding_stops_at_a_kept_line_just_above_or_below():
     above, below = box(90, 150, 9, "kept"), box(150, 230, 31, "kept")
     r = blank_rect(phi, [phi, above, below], 3, 640, 480)
     assert (r[1], r[3]) == (18, 31) and (r[0], r[2]) == (alone[0], alone[2])
-    # a pixel of padding stays, even where the kept line above reaches the blanked one
+    # a quarter of the thickness stays padded, even where the kept line above reaches it
     touching = box(90, 150, 11, "kept")
-    assert blank_rect(phi, [phi, touching], 3, 640, 480)[1] == 19 > alone[1]
+    assert blank_rect(phi, [phi, touching], 3, 640, 480)[1] == 18 > alone[1]
     unsure_below = box(150, 230, 31, "uncertain")  # blanked itself: no reason to stop
     assert blank_rect(phi, [phi, unsure_below], 3, 640, 480) == alone
 
