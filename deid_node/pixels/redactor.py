@@ -1048,12 +1048,13 @@ class PixelRedactor:
         a short, mostly-digit fragment ("266" of "ID: 9516584066": digits next to PHI are
         PHI) or, right before it, a short word closed by ":", "." or "#" ("Rej:" of "Ref: Dr
         Rossi", "St." of "St. Mary's Hospital") or a PHI label cut short ("OB" or "DO" of
-        "DOB", match.label_piece): the head of the line. Whatever kept box directly follows a lone PHI label
-        ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
+        "DOB", match.label_piece): the head of the line. Whatever kept box directly follows
+        a lone PHI label ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
         pieces); returns whether any box changed. Policy ``phi`` with an analyzer only
         (otherwise every readable text is blanked already)."""
         if self.settings.policy != "phi" or self.analyzer is None:
             return False
+        rules = self.policy.rules
         changed_any = False
         while True:
             changed = False
@@ -1062,7 +1063,6 @@ class PixelRedactor:
                 if k.decision != "kept":
                     continue
                 digits = match.digit_fragment(k.text)
-                rules = self.policy.rules
                 head = match.head_fragment(k.text) or match.label_piece(
                     k.text, rules.phi_context_labels, rules.safe_words) is not None
                 for p in phi:
