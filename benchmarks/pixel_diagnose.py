@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=5000)
     ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--locale", choices=burned.LOCALES, default="en",
+                    help="zh: Chinese screens (Han names, resident IDs, mobiles) in held-out CJK fonts")
     ap.add_argument("--out", type=Path, default=Path("var/eval/diag.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     t0 = time.time()
     for i in range(args.n):
-        rows.append(diagnose(red, burned.generate(args.seed + i, "heldout")))
+        rows.append(diagnose(red, burned.generate(args.seed + i, "heldout", locale=args.locale)))
         if (i + 1) % 50 == 0:
             print(f"{i + 1}/{args.n} {time.time() - t0:.0f}s", flush=True)
     misses = [m for r in rows for m in r["misses"]]

@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=None,
                     help="gate threshold for the summary (default: the settings' value)")
     ap.add_argument("--no-analyzer", action="store_true", help="fail-closed mode (no PHI analyzer)")
+    ap.add_argument("--locale", choices=burned.LOCALES, default="en",
+                    help="zh: Chinese screens (Han names, resident IDs, mobiles) in held-out CJK fonts")
     ap.add_argument("--out", type=Path, default=Path("var/eval/pixels.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a pixels setting (YAML value), e.g. --set ocr_confidence_floor=0.5")
@@ -136,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     t0 = time.time()
     for i in range(args.n):
-        s = burned.generate(args.seed + i, "heldout")
+        s = burned.generate(args.seed + i, "heldout", locale=args.locale)
         rows.append(evaluate_image(red, s))
         if (i + 1) % 25 == 0:
             print(f"{i + 1}/{args.n} {time.time() - t0:.0f}s", flush=True)
     thr = red.settings.uncertainty_threshold if args.threshold is None else args.threshold
-    result = {"seed": args.seed, "analyzer": analyzer_desc, "overrides": overrides,
+    result = {"seed": args.seed, "locale": args.locale, "analyzer": analyzer_desc, "overrides": overrides,
               "summary": summary(rows, thr), "table": table(rows), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))

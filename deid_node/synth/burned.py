@@ -48,6 +48,16 @@ HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
 TRAIN_EXTRA_FAMILIES: dict[str, tuple[str, ...]] = {
     "urw-bookman": ("opentype/urw-base35/URWBookman-*.otf",),
 }
+# Han text (``locale="zh"``): one CJK family to train on, two others held out (a sans
+# and a Ming/serif face); each also draws the Latin letters and digits of its lines.
+ZH_TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
+    "wqy-microhei": ("truetype/wqy/wqy-microhei.ttc",),
+}
+ZH_HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "wqy-zenhei": ("truetype/wqy/wqy-zenhei.ttc",),
+    "arphic-uming": ("truetype/arphic/uming.ttc",),
+}
+LOCALES = ("en", "zh")
 TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
 TRAIN_LAYOUTS_V2 = TRAIN_LAYOUTS + ("stack",)
 HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
@@ -58,10 +68,13 @@ class FontsMissing(RuntimeError):
     """The Debian font packages listed in .ci/apt-packages.txt are not installed."""
 
 
-@lru_cache(maxsize=4)
-def font_files(split: str, variety: int = 1) -> tuple[str, ...]:
-    fams = TRAIN_FAMILIES if split == "train" else HELDOUT_FAMILIES
-    if split == "train" and variety >= 2:
+@lru_cache(maxsize=8)
+def font_files(split: str, variety: int = 1, locale: str = "en") -> tuple[str, ...]:
+    if locale == "zh":
+        fams = ZH_TRAIN_FAMILIES if split == "train" else ZH_HELDOUT_FAMILIES
+    else:
+        fams = TRAIN_FAMILIES if split == "train" else HELDOUT_FAMILIES
+    if locale != "zh" and split == "train" and variety >= 2:
         fams = {**TRAIN_FAMILIES, **TRAIN_EXTRA_FAMILIES}
     files: list[str] = []
     for patterns in fams.values():
@@ -70,8 +83,8 @@ def font_files(split: str, variety: int = 1) -> tuple[str, ...]:
                 files.extend(sorted(glob.glob(os.path.join(root, pat))))
     files = [f for f in files if "Math" not in f and "ExtraLight" not in f and "Thin" not in f]
     if not files:
-        raise FontsMissing(f"no {split} fonts found under {FONT_DIRS}; install the font packages "
-                           "listed in .ci/apt-packages.txt (apt-get install -y ...)")
+        raise FontsMissing(f"no {split} fonts ({locale}) found under {FONT_DIRS}; install the "
+                           "font packages listed in .ci/apt-packages.txt (apt-get install -y ...)")
     return tuple(files)
 
 
@@ -184,6 +197,72 @@ def _nonphi(rng: random.Random, variety: int = 1) -> str:
         if variety >= 2 and rng.random() < 0.3:  # long settings lines
             t = f"{t} {rng.choice(_NONPHI)}"
     return t
+
+
+# Han text as Chinese scanners and PACS screens burn it in: names of 2-3 characters after a
+# label, 18-digit resident IDs (valid check digit), mobiles, record numbers, dates as
+# 2024-03-15 or 2024年03月15日, hospital names; settings in Chinese and in English.
+_ZH_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱覃武戴孔汤庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍申尤毕聂柴焦向柳邢岳齐沿梅莫庄辛管祝左涂谷祁时舒耿牟卜路詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍位覃霍翁隋植甘景薄单包司柏宁柯阮桂闵欧阳解强丛华车冉房边辜吉饶刁瞿戚丘古米池滕晋苑邬臧畅宫来嵺苟全褚廉简娄盖符奚木穆党燕郎邸冀谈姬屠连郜晏栾郁商蒙计喻揭窦迟宇敖糜鄢冷卓花艾蓝都巩稽井练仲乐虞卞封竺冼原官衣楚佟栗匡宗应台巫鞠僧桑荆谌银扬明沙薄伏岑习胥保和蔺"
+_ZH_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉鹏飞斌宇浩凯俊帆晨阳欣怡梓涵子轩雨彤思远佳琪嘉豪博文雅婷晓东海燕春梅秋菊冬雪立新永福德胜"
+_ZH_INST = ["北京协和医院", "上海市第一人民医院", "四川大学华西医院", "中山大学附属第一医院",
+            "浙江省人民医院", "华中科技大学同济医院", "南方医科大学南方医院", "解放军总医院",
+            "复旦大学附属中山医院", "广州市妇女儿童医疗中心", "江苏省人民医院", "湘雅医院"]
+_ZH_NONPHI = ["增益 45 dB", "深度 14 cm", "帧频 25 Hz", "频率 3.5 MHz", "动态范围 60", "肝脏",
+              "甲状腺", "左肾", "右肾", "乳腺", "心脏", "腹部", "横切", "纵切", "冻结", "存储",
+              "胆囊", "脾脏", "颈动脉", "产科", "彩色多普勒", "二维", "谐波", "焦点", "左侧", "右侧"]
+_ZH_LABEL_NAME = ["姓名：", "姓名:", "患者：", "病人:", "姓名 ", ""]
+_ZH_LABEL_ID = ["住院号：", "病历号:", "门诊号 ", "ID:", "检查号：", "影像号 "]
+_ZH_LABEL_DATE = ["检查日期：", "日期:", "检查时间 ", ""]
+_ZH_LABEL_DOB = ["出生日期：", "出生:", "生日 "]
+
+
+def _cn_resident_id(rng: random.Random, y: int, m: int, d: int) -> str:
+    """18 digits: region, birth date, sequence and the ISO 7064 MOD 11-2 check character."""
+    body = (f"{rng.choice(['11', '31', '44', '51', '33', '42', '32', '37'])}{rng.randint(1, 99):02d}"
+            f"{rng.randint(1, 99):02d}{y:04d}{m:02d}{d:02d}{rng.randint(0, 999):03d}")
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+
+
+def _zh_date(rng: random.Random, y: int, m: int, d: int) -> str:
+    fmt = rng.randrange(4)
+    if fmt == 0:
+        return f"{y:04d}年{m:02d}月{d:02d}日"
+    if fmt == 1:
+        return f"{y:04d}年{m}月{d}日"
+    return f"{y:04d}-{m:02d}-{d:02d}" if fmt == 2 else f"{y:04d}/{m:02d}/{d:02d}"
+
+
+def _make_identity_zh(rng: random.Random) -> tuple[SampleIdentity, dict[str, str]]:
+    last = rng.choice(_ZH_SURNAMES)
+    first = "".join(rng.choice(_ZH_GIVEN) for _ in range(rng.choice([1, 2, 2])))
+    by, bm, bd = rng.randint(1930, 2020), rng.randint(1, 12), rng.randint(1, 28)
+    sy, sm, sd = rng.randint(2005, 2026), rng.randint(1, 12), rng.randint(1, 28)
+    cnid = _cn_resident_id(rng, by, bm, bd)
+    mrn = "".join(rng.choice(string.digits) for _ in range(rng.randint(6, 10)))
+    mobile = "1" + rng.choice("3456789") + "".join(rng.choice(string.digits) for _ in range(9))
+    inst = rng.choice(_ZH_INST)
+    ident = SampleIdentity([f"{last}^{first}"], [last, first], [cnid, mrn, mobile],
+                           [f"{by:04d}{bm:02d}{bd:02d}"], [f"{sy:04d}{sm:02d}{sd:02d}"], [inst])
+    phone = mobile if rng.random() < 0.5 else f"{mobile[:3]} {mobile[3:7]} {mobile[7:]}"
+    values = {
+        "name": last + first,
+        "name_lbl": rng.choice(_ZH_LABEL_NAME) + last + first,
+        "id": rng.choice(_ZH_LABEL_ID) + mrn,
+        "cnid": rng.choice(["身份证：", "身份证号 ", "证件号:", ""]) + cnid,
+        "phone": rng.choice(["手机：", "电话 ", "联系电话:"]) + phone,
+        "dob": rng.choice(_ZH_LABEL_DOB) + _zh_date(rng, by, bm, bd),
+        "date": rng.choice(_ZH_LABEL_DATE) + _zh_date(rng, sy, sm, sd)
+        + (f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}" if rng.random() < 0.5 else ""),
+        "inst": inst,
+        "doctor": rng.choice(["医生：", "检查医生 ", "报告医生:"]) + rng.choice(_ZH_SURNAMES)
+        + rng.choice(_ZH_GIVEN),
+    }
+    return ident, values
+
+
+def _nonphi_zh(rng: random.Random) -> str:
+    return rng.choice(_ZH_NONPHI) if rng.random() < 0.6 else _nonphi(rng)
 
 
 # ----------------------------------------------------------------------------- backgrounds
@@ -317,12 +396,13 @@ class Item:
     kind: str
 
 
-def _render_text(rng: random.Random, text: str, font_path: str, size: int
-                 ) -> np.ndarray | None:
-    """A uint8 coverage mask of the text, tight to its ink, or None if nothing drew."""
+def _render_text(rng: random.Random, text: str, font_path: str, size: int,
+                 min_size: int = 6) -> np.ndarray | None:
+    """A uint8 coverage mask of the text, tight to its ink, or None if nothing drew.
+    Bitmap-like text is drawn at half size, but no smaller than ``min_size``, and doubled."""
     bitmap_like = rng.random() < 0.12
     if bitmap_like:
-        size = max(6, size // 2)
+        size = max(min_size, size // 2)
     font = _font(font_path, size)
     try:
         l, t, r, b = font.getbbox(text)
@@ -359,28 +439,35 @@ class Sample:
 
 
 def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int,
-           variety: int = 1) -> list[Item]:
+           variety: int = 1, locale: str = "en") -> list[Item]:
     keys = list(values)
     rng.shuffle(keys)
     out = [Item(values[k], True, k) for k in keys[:n_phi]]
-    out += [Item(_nonphi(rng, variety), False, "setting") for _ in range(n_non)]
+    out += [Item(_nonphi_zh(rng) if locale == "zh" else _nonphi(rng, variety), False, "setting")
+            for _ in range(n_non)]
     rng.shuffle(out)
     return out
 
 
 def generate(seed: int, split: str = "train", h: int | None = None, w: int | None = None,
              n_text: tuple[int, int] = (0, 14), background: str | None = None,
-             variety: int = 1) -> Sample:
+             variety: int = 1, locale: str = "en") -> Sample:
     """Draw one image. Same seed and split → same image (the recipe is reproducible).
 
     ``variety=2`` (training only; the held-out split ignores it) adds the extra training
     font family, the stacked-column layout, more small text and longer settings lines;
-    ``variety=1`` draws exactly the images of the original recipe.
+    ``variety=1`` draws exactly the images of the original recipe. ``locale="zh"`` draws
+    Chinese screens (Han names, resident IDs, mobiles, Chinese labels and settings, in
+    CJK fonts: ``ZH_TRAIN_FAMILIES`` / ``ZH_HELDOUT_FAMILIES``), from another stream.
     """
-    if split != "train":
+    if locale not in LOCALES:
+        raise ValueError(f"locale must be one of {LOCALES}, not {locale!r}")
+    if split != "train" or locale == "zh":
         variety = 1
-    rng = random.Random(seed * 7919 + (0 if split == "train" else 104729))
-    nrng = np.random.default_rng(seed + (0 if split == "train" else 10**9))
+    rng = random.Random(seed * 7919 + (0 if split == "train" else 104729)
+                        + (0 if locale == "en" else 15485863))
+    nrng = np.random.default_rng(seed + (0 if split == "train" else 10**9)
+                                 + (0 if locale == "en" else 2 * 10**9))
     if h is None or w is None:
         h, w = rng.choice([(480, 640)] * 6 + [(512, 512), (600, 800), (384, 512), (768, 1024)])
     kind = background or rng.choice(BACKGROUNDS)
@@ -390,13 +477,14 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     img = Image.fromarray(bg.astype(np.uint8))
     _clutter(rng, ImageDraw.Draw(img), h, w)
     arr = np.asarray(img, dtype=np.float32).copy()
-    ident, values = _make_identity(rng)
+    ident, values = _make_identity_zh(rng) if locale == "zh" else _make_identity(rng)
     n = rng.randint(*n_text)
     n_phi = min(len(values), rng.randint(0, n)) if n else 0
-    items = _items(rng, values, n_phi, n - n_phi, variety)
-    fonts = font_files(split, variety)
+    items = _items(rng, values, n_phi, n - n_phi, variety, locale)
+    fonts = font_files(split, variety, locale)
     font_main = rng.choice(fonts)
-    base_size = rng.randint(8, 28)
+    # Han characters below 10 px are no longer legible strokes
+    base_size = rng.randint(10 if locale == "zh" else 8, 28)
     stack_x = stack_y = 0
     if variety >= 2:  # no extra draws for variety 1: its images stay those of the recipe
         if rng.random() < 0.35:
@@ -411,9 +499,9 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     header_y = rng.randint(2, 10)
     col_y = [rng.randint(30, 60), rng.randint(30, 60)]
     for it in items:
-        size = base_size if rng.random() < 0.7 else rng.randint(8, 28)
+        size = base_size if rng.random() < 0.7 else rng.randint(10 if locale == "zh" else 8, 28)
         fpath = font_main if rng.random() < 0.8 else rng.choice(fonts)
-        mask = _render_text(rng, it.text, fpath, size)
+        mask = _render_text(rng, it.text, fpath, size, 10 if locale == "zh" else 6)
         if mask is None:
             continue
         rot = 0
