@@ -309,7 +309,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 # -- train ---------------------------------------------------------------------------------
 TRAINERS = (("ner", "deid_node.train.ner"), ("detector", "deid_node.train.detector"),
-            ("recogniser", "deid_node.train.recogniser"))
+            ("recogniser", "deid_node.train.recogniser"), ("script", "deid_node.train.script"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

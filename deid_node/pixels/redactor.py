@@ -28,6 +28,7 @@ from . import codec, detector, match, ocr
 from .ocr import OcrError, Recogniser
 from .policy import ScanPolicy
 from .rules import ScanDecision
+from .script import ScriptCheck
 from .settings import PixelSettings
 
 CLEAN_PIXEL_DATA = "113101"
@@ -89,6 +90,7 @@ class Box:
     turn: int = 0              # quarter turns of the crop the reading came from (_turns)
     phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
     read: bool = False         # OCR done (a field carved off a detection is not read twice)
+    other_script: float = 0.0  # the script check's probability (checked when kept), see pixels.script
 
     @property
     def w(self) -> float:
@@ -114,7 +116,8 @@ class Box:
                 "score": round(self.score, 4), "spread": round(self.spread, 4),
                 "ocr_confidence": round(self.ocr_conf, 4), "decision": self.decision,
                 "why": self.why, "entities": self.entities,
-                "uncertainty": round(self.uncertainty, 4), "seen_in": self.seen_in}
+                "uncertainty": round(self.uncertainty, 4), "seen_in": self.seen_in,
+                "other_script": round(self.other_script, 4)}
 
 
 def _expected_chars(b: "Box") -> float:
@@ -495,7 +498,8 @@ class PixelRedactor:
 
     def __init__(self, settings: PixelSettings, analyzer: Any, model: torch.nn.Module,
                  recogniser: Recogniser, policy: ScanPolicy,
-                 base_recogniser: Recogniser | None = None) -> None:
+                 base_recogniser: Recogniser | None = None,
+                 script_check: ScriptCheck | None = None) -> None:
         self.settings = settings
         self.analyzer = analyzer
         self.model = model
@@ -503,10 +507,12 @@ class PixelRedactor:
         self.policy = policy
         # english_g2 as published: one more second look (settings.retry_base)
         self.base_recogniser = base_recogniser
+        self.script_check = script_check
 
     @classmethod
     def load(cls, settings: PixelSettings | None = None, analyzer: Any = None) -> "PixelRedactor":
-        """Detector via the MANIFEST hash check, recogniser after EasyOCR's md5 check.
+        """Detector and script check via the MANIFEST hash check, recogniser after
+        EasyOCR's md5 check.
 
         ``analyzer`` None means every readable text is treated as PHI (fail closed).
         """
@@ -516,7 +522,9 @@ class PixelRedactor:
         model = detector.load_weights(path)
         rec = Recogniser(tuned=settings.recogniser or None)
         base = Recogniser() if settings.retry_base and settings.recogniser else None
-        return cls(settings, analyzer, model, rec, ScanPolicy.load(settings), base)
+        check = (ScriptCheck.load(weights.verified(settings.script_check))
+                 if settings.script_check else None)
+        return cls(settings, analyzer, model, rec, ScanPolicy.load(settings), base, check)
 
     # ------------------------------------------------------------------ decisions
     def needs_scan(self, ds: Dataset) -> ScanDecision:
@@ -902,8 +910,34 @@ class PixelRedactor:
                 # an extension that ran up to a kept piece of the same ID joins it too
                 if not self._join_line_pieces(boxes):
                     break
+        self._check_script(frames_rgb, boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    def _check_script(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box]) -> None:
+        """A box about to be kept whose text is in a script the recogniser has no letters
+        for (Han...) is blanked as ``other-script``: the recogniser reads a Chinese name as
+        confident short Latin ("S" at 0.89), which nothing can call PHI (pixels.script).
+        A box on a side edge counts as another script only when it looks so both ways up:
+        a short Latin word read the wrong way up can look foreign, Han text never looks
+        Latin."""
+        if self.script_check is None:
+            return
+        owner: list[Box] = []
+        crops: list[np.ndarray] = []
+        for b in boxes:
+            if b.decision == "kept":
+                for c in grey_crops(frames_rgb[b.frame], b):
+                    if c.size and min(c.shape) >= 2:
+                        owner.append(b)
+                        crops.append(c)
+        least: dict[int, float] = {}
+        for b, p in zip(owner, self.script_check.other_script(crops)):
+            least[id(b)] = min(p, least.get(id(b), 1.0))
+        for b in owner:
+            b.other_script = least[id(b)]
+            if b.other_script >= self.settings.other_script_threshold:
+                b.decision, b.why, b.uncertainty = "uncertain", "other-script", 0.0
 
     def _carve_settings(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> list[Box]:
@@ -1203,7 +1237,7 @@ class PixelRedactor:
                                   "y1": bx[3], "score": None, "spread": None,
                                   "ocr_confidence": None, "decision": "region",
                                   "why": f"rule:{region.name}", "entities": [],
-                                  "uncertainty": 0.0, "seen_in": []})
+                                  "uncertainty": 0.0, "seen_in": [], "other_script": None})
         boxes: list[Box] = []
         if decision.scan:
             try:

@@ -34,6 +34,10 @@ class PixelSettings:
     # a fine-tune of EasyOCR's english_g2 under weights/ (MANIFEST-checked), or "" for
     # english_g2 as published
     recogniser: str = "ocr/english_g2_overlay.pt"
+    # the script check under weights/ (pixels.script; "": off): a box it finds in a script
+    # the recogniser cannot read (Han...) is blanked, never kept on its Latin reading
+    script_check: str = "script/script_net.pt"
+    other_script_threshold: float = 0.5
     max_sampled_frames: int = 8
     static_tolerance: int = 24
     threads: int = 1
@@ -105,6 +109,9 @@ class PixelSettings:
             "rules": section.path("rules", str(d.rules)),
             "detector": section.str("detector", d.detector),
             "recogniser": section.str("recogniser", d.recogniser),
+            "script_check": section.str("script_check", d.script_check),
+            "other_script_threshold": section.float("other_script_threshold",
+                                                    d.other_script_threshold, 0.0, 1.0),
             "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),

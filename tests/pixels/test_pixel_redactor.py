@@ -193,7 +193,7 @@ def test_small_text_on_large_radiograph_is_found(redactor):
 def _bare(redactor, **changes) -> PixelRedactor:
     return PixelRedactor(dataclasses.replace(redactor.settings, **changes), redactor.analyzer,
                          redactor.model, redactor.recogniser, redactor.policy,
-                         redactor.base_recogniser)
+                         redactor.base_recogniser, redactor.script_check)
 
 
 class _FlagWords:

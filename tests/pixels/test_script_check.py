@@ -1,0 +1,87 @@
+"""Text in a script the recogniser cannot read (Han) is blanked, never kept on a Latin reading."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from deid_node.phi.patterns import cn_resident_id_ok
+from deid_node.pixels import PixelRedactor, script
+from deid_node.synth import burned
+from deid_node.train.script import batch_at
+
+from .conftest import draw_text
+
+ZENHEI = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"   # held-out CJK fonts
+UMING = "/usr/share/fonts/truetype/arphic/uming.ttc"
+SANS = "/usr/share/fonts/truetype/freefont/FreeSans.ttf"   # a held-out Latin family
+
+
+def _crop(text: str, font: str, size: int) -> np.ndarray:
+    img = np.full((60, 400), 20, np.uint8)
+    x0, y0, x1, y1 = draw_text(img, text, (10, 10), size, font=font)
+    return img[max(0, y0 - 3):y1 + 3, max(0, x0 - 3):x1 + 3]
+
+
+def test_script_check_tells_han_from_latin(redactor) -> None:
+    """Held-out fonts: Han names and labelled Han lines score high, Latin settings, names
+    and IDs low (also rendered in a CJK font, whose Latin glyphs differ)."""
+    han = [_crop("张伟", ZENHEI, 20), _crop("姓名：李秀英", UMING, 16),
+           _crop("住院号 12345678", ZENHEI, 14), _crop("北京协和医院", UMING, 22)]
+    latin = [_crop("Gain 45 dB", SANS, 16), _crop("DOE^JOHN", SANS, 20),
+             _crop("ID: 4471923", ZENHEI, 14), _crop("Depth 14 cm", UMING, 18)]
+    p_han = redactor.script_check.other_script(han)
+    p_latin = redactor.script_check.other_script(latin)
+    assert min(p_han) >= 0.5 > max(p_latin), (p_han, p_latin)
+
+
+def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
+    """The recogniser reads a Chinese name as short confident Latin that nothing can call
+    PHI; the script check blanks it as ``other-script``."""
+    img = burned.generate(3, "heldout", 480, 640, n_text=(0, 0), background="us").image.copy()
+    names = [draw_text(img, "张伟", (30, 20), 22, font=ZENHEI),
+             draw_text(img, "王秀英", (430, 24), 18, font=UMING),
+             draw_text(img, "刘洋", (24, 430), 16, font=ZENHEI)]
+    setting = draw_text(img, "Gain 45 dB", (480, 440), 18, font=SANS)
+    boxes, _ = redactor.find({0: img}, None)
+
+    def over(ink):
+        return [b for b in boxes if b.x0 < ink[2] and ink[0] < b.x1 and b.y0 < ink[3]
+                and ink[1] < b.y1]
+
+    for ink in names:
+        found = over(ink)
+        assert found and all(b.decision in ("phi", "uncertain") for b in found), (
+            ink, [(b.text, b.decision, b.why) for b in found])
+    assert any(b.why == "other-script" for ink in names for b in over(ink))
+    assert [b.decision for b in over(setting)] == ["kept"]
+
+
+def test_no_script_check_when_switched_off(redactor) -> None:
+    off = dataclasses.replace(redactor.settings, script_check="")
+    assert PixelRedactor.load(off, redactor.analyzer).script_check is None
+
+
+@pytest.mark.parametrize("text,other", [("张伟", True), ("Gain 45 dB", False),
+                                        ("ID：123", True), ("DOE^JOHN", False)])
+def test_labels_say_other_script_for_any_cjk_character(text: str, other: bool) -> None:
+    assert any(script.is_other_script(ch) for ch in text) is other
+
+
+def test_chinese_screens_carry_valid_resident_ids_and_han_names() -> None:
+    samples = [burned.generate(s, "heldout", locale="zh") for s in range(40)]
+    ids = [i for s in samples for i in s.identity.ids if len(i) == 18]
+    assert ids and all(cn_resident_id_ok(i) for i in ids)
+    assert any(any(script.is_other_script(ch) for ch in b["text"])
+               for s in samples for b in s.boxes if b["phi"])
+    with pytest.raises(ValueError, match="locale"):
+        burned.generate(1, "heldout", locale="fr")
+
+
+def test_a_training_step_draws_both_classes_the_same_whenever_it_runs() -> None:
+    x, widths, y = batch_at(7, 24, 3)
+    x2, _, y2 = batch_at(7, 24, 3)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert 0 < float(y.mean()) < 1 and len(widths) == 24
