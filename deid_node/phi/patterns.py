@@ -45,14 +45,16 @@ def _compact_date(s: str) -> bool:
     return _valid_ymd(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
 
 
+def cn_resident_check(body: str) -> str:
+    """The GB 11643 check character (ISO 7064 MOD 11-2) of an ID's first 17 digits."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+
+
 def cn_resident_id_ok(s: str) -> bool:
     """GB 11643 check digit (ISO 7064 MOD 11-2) and a plausible birth date."""
     s = s.upper()
-    if not re.fullmatch(r"\d{17}[\dX]", s):
-        return False
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(s[:17], weights))
-    if "10X98765432"[total % 11] != s[17]:
+    if not re.fullmatch(r"\d{17}[\dX]", s) or cn_resident_check(s[:17]) != s[17]:
         return False
     return _valid_ymd(int(s[6:10]), int(s[10:12]), int(s[12:14]))
 

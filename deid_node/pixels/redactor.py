@@ -90,7 +90,9 @@ class Box:
     turn: int = 0              # quarter turns of the crop the reading came from (_turns)
     phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
     read: bool = False         # OCR done (a field carved off a detection is not read twice)
-    other_script: float = 0.0  # the script check's probability (checked when kept), see pixels.script
+    # the script check's probability that the text is in another script (pixels.script);
+    # None: not checked (only boxes about to be kept are)
+    other_script: float | None = None
 
     @property
     def w(self) -> float:
@@ -117,7 +119,8 @@ class Box:
                 "ocr_confidence": round(self.ocr_conf, 4), "decision": self.decision,
                 "why": self.why, "entities": self.entities,
                 "uncertainty": round(self.uncertainty, 4), "seen_in": self.seen_in,
-                "other_script": round(self.other_script, 4)}
+                "other_script": (None if self.other_script is None
+                                 else round(self.other_script, 4))}
 
 
 def _expected_chars(b: "Box") -> float:
@@ -931,11 +934,9 @@ class PixelRedactor:
                     if c.size and min(c.shape) >= 2:
                         owner.append(b)
                         crops.append(c)
-        least: dict[int, float] = {}
         for b, p in zip(owner, self.script_check.other_script(crops)):
-            least[id(b)] = min(p, least.get(id(b), 1.0))
-        for b in owner:
-            b.other_script = least[id(b)]
+            b.other_script = p if b.other_script is None else min(p, b.other_script)
+        for b in {id(b): b for b in owner}.values():
             if b.other_script >= self.settings.other_script_threshold:
                 b.decision, b.why, b.uncertainty = "uncertain", "other-script", 0.0
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from deid_node.phi.patterns import cn_resident_check
+
 FONT_DIRS = ("/usr/share/fonts",)
 # family name → glob patterns (relative to /usr/share/fonts)
 TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -220,8 +222,7 @@ def _cn_resident_id(rng: random.Random, y: int, m: int, d: int) -> str:
     """18 digits: region, birth date, sequence and the ISO 7064 MOD 11-2 check character."""
     body = (f"{rng.choice(['11', '31', '44', '51', '33', '42', '32', '37'])}{rng.randint(1, 99):02d}"
             f"{rng.randint(1, 99):02d}{y:04d}{m:02d}{d:02d}{rng.randint(0, 999):03d}")
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+    return body + cn_resident_check(body)
 
 
 def _zh_date(rng: random.Random, y: int, m: int, d: int) -> str:

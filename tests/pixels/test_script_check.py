@@ -56,7 +56,9 @@ def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
         assert found and all(b.decision in ("phi", "uncertain") for b in found), (
             ink, [(b.text, b.decision, b.why) for b in found])
     assert any(b.why == "other-script" for ink in names for b in over(ink))
-    assert [b.decision for b in over(setting)] == ["kept"]
+    kept = over(setting)
+    assert [b.decision for b in kept] == ["kept"]
+    assert kept[0].other_script < 0.5 and kept[0].log_dict([0], (0, 0, 1, 1))["other_script"] < 0.5
 
 
 def test_no_script_check_when_switched_off(redactor) -> None:
