@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=5000)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--locale", choices=burned.LOCALES, default="en",
-                    help="zh: Chinese screens (Han names, resident IDs, mobiles) in held-out CJK fonts")
+                    help="zh, ja, ko: Chinese, Japanese, Korean screens (names, national IDs, "
+                         "phones) in held-out CJK fonts")
     ap.add_argument("--out", type=Path, default=Path("var/eval/diag.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)

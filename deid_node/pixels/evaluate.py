@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="gate threshold for the summary (default: the settings' value)")
     ap.add_argument("--no-analyzer", action="store_true", help="fail-closed mode (no PHI analyzer)")
     ap.add_argument("--locale", choices=burned.LOCALES, default="en",
-                    help="zh: Chinese screens (Han names, resident IDs, mobiles) in held-out CJK fonts")
+                    help="zh, ja, ko: Chinese, Japanese, Korean screens (names, national IDs, "
+                         "phones) in held-out CJK fonts")
     ap.add_argument("--out", type=Path, default=Path("var/eval/pixels.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a pixels setting (YAML value), e.g. --set ocr_confidence_floor=0.5")

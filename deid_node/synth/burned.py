@@ -19,7 +19,7 @@ import random
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -50,16 +50,17 @@ HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
 TRAIN_EXTRA_FAMILIES: dict[str, tuple[str, ...]] = {
     "urw-bookman": ("opentype/urw-base35/URWBookman-*.otf",),
 }
-# Han text (``locale="zh"``): one CJK family to train on, two others held out (a sans
-# and a Ming/serif face); each also draws the Latin letters and digits of its lines.
-ZH_TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
+# CJK screens (``locale`` zh, ja, ko): one CJK family to train on, two others held out (a
+# sans and a Ming/serif face; the Ming face has no Hangul); each also draws the Latin
+# letters and digits of its lines.
+CJK_TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
     "wqy-microhei": ("truetype/wqy/wqy-microhei.ttc",),
 }
-ZH_HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
+CJK_HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
     "wqy-zenhei": ("truetype/wqy/wqy-zenhei.ttc",),
     "arphic-uming": ("truetype/arphic/uming.ttc",),
 }
-LOCALES = ("en", "zh")
+LOCALES = ("en", "zh", "ja", "ko")
 TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
 TRAIN_LAYOUTS_V2 = TRAIN_LAYOUTS + ("stack",)
 HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
@@ -72,11 +73,13 @@ class FontsMissing(RuntimeError):
 
 @lru_cache(maxsize=8)
 def font_files(split: str, variety: int = 1, locale: str = "en") -> tuple[str, ...]:
-    if locale == "zh":
-        fams = ZH_TRAIN_FAMILIES if split == "train" else ZH_HELDOUT_FAMILIES
+    if locale != "en":
+        fams = CJK_TRAIN_FAMILIES if split == "train" else CJK_HELDOUT_FAMILIES
+        if locale == "ko" and split != "train":
+            fams = {"wqy-zenhei": CJK_HELDOUT_FAMILIES["wqy-zenhei"]}  # AR PL UMing has no Hangul
     else:
         fams = TRAIN_FAMILIES if split == "train" else HELDOUT_FAMILIES
-    if locale != "zh" and split == "train" and variety >= 2:
+    if locale == "en" and split == "train" and variety >= 2:
         fams = {**TRAIN_FAMILIES, **TRAIN_EXTRA_FAMILIES}
     files: list[str] = []
     for patterns in fams.values():
@@ -201,21 +204,30 @@ def _nonphi(rng: random.Random, variety: int = 1) -> str:
     return t
 
 
-# Han text as Chinese scanners and PACS screens burn it in: names of 2-3 characters after a
-# label, 18-digit resident IDs (valid check digit), mobiles, record numbers, dates as
-# 2024-03-15 or 2024年03月15日, hospital names; settings in Chinese and in English.
-_ZH_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱覃武戴孔汤庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍申尤毕聂柴焦向柳邢岳齐沿梅莫庄辛管祝左涂谷祁时舒耿牟卜路詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍位覃霍翁隋植甘景薄单包司柏宁柯阮桂闵欧阳解强丛华车冉房边辜吉饶刁瞿戚丘古米池滕晋苑邬臧畅宫来嵺苟全褚廉简娄盖符奚木穆党燕郎邸冀谈姬屠连郜晏栾郁商蒙计喻揭窦迟宇敖糜鄢冷卓花艾蓝都巩稽井练仲乐虞卞封竺冼原官衣楚佟栗匡宗应台巫鞠僧桑荆谌银扬明沙薄伏岑习胥保和蔺"
-_ZH_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉鹏飞斌宇浩凯俊帆晨阳欣怡梓涵子轩雨彤思远佳琪嘉豪博文雅婷晓东海燕春梅秋菊冬雪立新永福德胜"
-_ZH_INST = ["北京协和医院", "上海市第一人民医院", "四川大学华西医院", "中山大学附属第一医院",
-            "浙江省人民医院", "华中科技大学同济医院", "南方医科大学南方医院", "解放军总医院",
-            "复旦大学附属中山医院", "广州市妇女儿童医疗中心", "江苏省人民医院", "湘雅医院"]
-_ZH_NONPHI = ["增益 45 dB", "深度 14 cm", "帧频 25 Hz", "频率 3.5 MHz", "动态范围 60", "肝脏",
-              "甲状腺", "左肾", "右肾", "乳腺", "心脏", "腹部", "横切", "纵切", "冻结", "存储",
-              "胆囊", "脾脏", "颈动脉", "产科", "彩色多普勒", "二维", "谐波", "焦点", "左侧", "右侧"]
-_ZH_LABEL_NAME = ["姓名：", "姓名:", "患者：", "病人:", "姓名 ", ""]
-_ZH_LABEL_ID = ["住院号：", "病历号:", "门诊号 ", "ID:", "检查号：", "影像号 "]
-_ZH_LABEL_DATE = ["检查日期：", "日期:", "检查时间 ", ""]
-_ZH_LABEL_DOB = ["出生日期：", "出生:", "生日 "]
+# CJK screens as scanners and PACS burn them in: a name after a label, a national ID, a
+# phone, record numbers, dates in the country's formats, hospital names; settings in the
+# language and in English. Chinese: Han names of 2-3 characters, 18-digit resident IDs
+# (valid check digit). Japanese: names in katakana (as Japanese modalities show the
+# patient's name) or kanji. Korean: Hangul names, resident registration numbers.
+@dataclass(frozen=True)
+class _CjkScreen:
+    surnames: Sequence[str]
+    given: Sequence[str]
+    given_counts: tuple[int, ...]     # given-name pieces, drawn from `given`
+    joiner: str                       # between surname and given name
+    name_labels: tuple[str, ...]
+    id_labels: tuple[str, ...]
+    national_labels: tuple[str, ...]
+    phone_labels: tuple[str, ...]
+    dob_labels: tuple[str, ...]
+    date_labels: tuple[str, ...]
+    doctor_labels: tuple[str, ...]
+    date_formats: tuple[str, ...]     # str.format patterns of y, m, d
+    institutions: tuple[str, ...]
+    settings: tuple[str, ...]
+    national_id: Callable[[random.Random, int, int, int], str]
+    mobile: Callable[[random.Random], str]
+    spaced_mobile: bool               # also printed as "138 1234 5678" (half the time)
 
 
 def _cn_resident_id(rng: random.Random, y: int, m: int, d: int) -> str:
@@ -225,45 +237,128 @@ def _cn_resident_id(rng: random.Random, y: int, m: int, d: int) -> str:
     return body + cn_resident_check(body)
 
 
-def _zh_date(rng: random.Random, y: int, m: int, d: int) -> str:
-    fmt = rng.randrange(4)
-    if fmt == 0:
-        return f"{y:04d}年{m:02d}月{d:02d}日"
-    if fmt == 1:
-        return f"{y:04d}年{m}月{d}日"
-    return f"{y:04d}-{m:02d}-{d:02d}" if fmt == 2 else f"{y:04d}/{m:02d}/{d:02d}"
+def _kr_resident_number(rng: random.Random, y: int, m: int, d: int) -> str:
+    """YYMMDD-SNNNNNN (S: sex and century digit)."""
+    s = rng.choice("12" if y < 2000 else "34")
+    return f"{y % 100:02d}{m:02d}{d:02d}-{s}{rng.randint(0, 999999):06d}"
 
 
-def _make_identity_zh(rng: random.Random) -> tuple[SampleIdentity, dict[str, str]]:
-    last = rng.choice(_ZH_SURNAMES)
-    first = "".join(rng.choice(_ZH_GIVEN) for _ in range(rng.choice([1, 2, 2])))
+def _jp_insurance_number(rng: random.Random, y: int, m: int, d: int) -> str:
+    return f"{rng.randint(1, 99):02d}{rng.randint(0, 999999):06d}"
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(string.digits) for _ in range(n))
+
+
+def _cn_mobile(rng: random.Random) -> str:
+    return "1" + rng.choice("3456789") + _digits(rng, 9)
+
+
+def _jp_kr_mobile(rng: random.Random) -> str:
+    return f"0{rng.choice(['10', '90', '80', '70'])}-{_digits(rng, 4)}-{_digits(rng, 4)}"
+
+
+_CJK: dict[str, _CjkScreen] = {
+    "zh": _CjkScreen(
+        surnames="王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱覃武戴孔汤庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍申尤毕聂柴焦向柳邢岳齐沿梅莫庄辛管祝左涂谷祁时舒耿牟卜路詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍位覃霍翁隋植甘景薄单包司柏宁柯阮桂闵欧阳解强丛华车冉房边辜吉饶刁瞿戚丘古米池滕晋苑邬臧畅宫来嵺苟全褚廉简娄盖符奚木穆党燕郎邸冀谈姬屠连郜晏栾郁商蒙计喻揭窦迟宇敖糜鄢冷卓花艾蓝都巩稽井练仲乐虞卞封竺冼原官衣楚佟栗匡宗应台巫鞠僧桑荆谌银扬明沙薄伏岑习胥保和蔺",
+        given="伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉鹏飞斌宇浩凯俊帆晨阳欣怡梓涵子轩雨彤思远佳琪嘉豪博文雅婷晓东海燕春梅秋菊冬雪立新永福德胜",
+        given_counts=(1, 2, 2), joiner="",
+        name_labels=("姓名：", "姓名:", "患者：", "病人:", "姓名 ", ""),
+        id_labels=("住院号：", "病历号:", "门诊号 ", "ID:", "检查号：", "影像号 "),
+        national_labels=("身份证：", "身份证号 ", "证件号:", ""),
+        phone_labels=("手机：", "电话 ", "联系电话:"),
+        dob_labels=("出生日期：", "出生:", "生日 "),
+        date_labels=("检查日期：", "日期:", "检查时间 ", ""),
+        doctor_labels=("医生：", "检查医生 ", "报告医生:"),
+        date_formats=("{y:04d}年{m:02d}月{d:02d}日", "{y:04d}年{m}月{d}日",
+                      "{y:04d}-{m:02d}-{d:02d}", "{y:04d}/{m:02d}/{d:02d}"),
+        institutions=("北京协和医院", "上海市第一人民医院", "四川大学华西医院", "中山大学附属第一医院",
+                      "浙江省人民医院", "华中科技大学同济医院", "南方医科大学南方医院", "解放军总医院",
+                      "复旦大学附属中山医院", "广州市妇女儿童医疗中心", "江苏省人民医院", "湘雅医院"),
+        settings=("增益 45 dB", "深度 14 cm", "帧频 25 Hz", "频率 3.5 MHz", "动态范围 60", "肝脏",
+                  "甲状腺", "左肾", "右肾", "乳腺", "心脏", "腹部", "横切", "纵切", "冻结", "存储",
+                  "胆囊", "脾脏", "颈动脉", "产科", "彩色多普勒", "二维", "谐波", "焦点", "左侧", "右侧"),
+        national_id=_cn_resident_id, mobile=_cn_mobile, spaced_mobile=True),
+    "ja": _CjkScreen(
+        surnames=("ヤマダ", "タナカ", "スズキ", "サトウ", "タカハシ", "ワタナベ", "イトウ", "ナカムラ",
+                  "コバヤシ", "カトウ", "ヨシダ", "ヤマモト", "山田", "田中", "鈴木", "佐藤", "高橋",
+                  "渡辺", "いとう", "なかむら"),
+        given=("タロウ", "ハナコ", "ケンジ", "ユキ", "アキラ", "ミホ", "ヒロシ", "サクラ", "ダイスケ",
+               "エミ", "太郎", "花子", "健二", "由紀", "さくら", "ひろし"),
+        given_counts=(1,), joiner=" ",
+        name_labels=("氏名：", "患者名 ", "カナ氏名:", "氏名 ", ""),
+        id_labels=("患者ID：", "ID:", "カルテ番号 ", "受付番号:"),
+        national_labels=("保険証番号：", "保険者番号 "),
+        phone_labels=("電話：", "TEL ", "携帯:"),
+        dob_labels=("生年月日：", "生年月日 ", "誕生日:"),
+        date_labels=("検査日：", "検査日 ", "撮影日:", ""),
+        doctor_labels=("医師：", "担当医 ", "技師:"),
+        date_formats=("{y:04d}年{m:02d}月{d:02d}日", "{y:04d}年{m}月{d}日",
+                      "{y:04d}/{m:02d}/{d:02d}", "{y:04d}.{m:02d}.{d:02d}"),
+        institutions=("東京大学医学部附属病院", "聖路加国際病院", "大阪市立総合医療センター",
+                      "さくらクリニック", "ヤマダ整形外科", "みなと総合病院"),
+        settings=("ゲイン 45 dB", "深度 14 cm", "フリーズ", "肝臓", "甲状腺", "乳腺", "心臓", "腹部",
+                  "右腎", "左腎", "カラー", "プローブ"),
+        national_id=_jp_insurance_number, mobile=_jp_kr_mobile, spaced_mobile=False),
+    "ko": _CjkScreen(
+        surnames="김이박최정강조윤장임한오서신권황안송전홍",
+        given=("민준", "서연", "지훈", "수아", "도윤", "하은", "민서", "서준", "지우", "하준", "예린",
+               "현우", "지민", "유진", "성민", "영희", "철수"),
+        given_counts=(1,), joiner="",
+        name_labels=("이름: ", "환자명 ", "성명:", "이름 ", ""),
+        id_labels=("등록번호: ", "환자번호 ", "ID:", "차트번호 "),
+        national_labels=("주민번호: ", "주민등록번호 ", ""),
+        phone_labels=("전화: ", "연락처 ", "휴대폰:"),
+        dob_labels=("생년월일: ", "생년월일 ", "생일:"),
+        date_labels=("검사일: ", "검사일자 ", "촬영일:", ""),
+        doctor_labels=("의사: ", "담당의 ", "판독의:"),
+        date_formats=("{y:04d}년 {m:02d}월 {d:02d}일", "{y:04d}.{m:02d}.{d:02d}",
+                      "{y:04d}-{m:02d}-{d:02d}", "{y:04d}/{m:02d}/{d:02d}"),
+        institutions=("서울대학교병원", "세브란스병원", "삼성서울병원", "서울아산병원", "부산대학교병원",
+                      "한빛의원"),
+        settings=("게인 45 dB", "깊이 14 cm", "정지", "간", "갑상선", "유방", "심장", "복부", "우측",
+                  "좌측", "컬러", "저장"),
+        national_id=_kr_resident_number, mobile=_jp_kr_mobile, spaced_mobile=False),
+}
+
+
+def _cjk_date(rng: random.Random, screen: _CjkScreen, y: int, m: int, d: int) -> str:
+    return screen.date_formats[rng.randrange(len(screen.date_formats))].format(y=y, m=m, d=d)
+
+
+def _make_identity_cjk(rng: random.Random, locale: str) -> tuple[SampleIdentity, dict[str, str]]:
+    sc = _CJK[locale]
+    last = rng.choice(sc.surnames)
+    first = "".join(rng.choice(sc.given) for _ in range(rng.choice(sc.given_counts)))
     by, bm, bd = rng.randint(1930, 2020), rng.randint(1, 12), rng.randint(1, 28)
     sy, sm, sd = rng.randint(2005, 2026), rng.randint(1, 12), rng.randint(1, 28)
-    cnid = _cn_resident_id(rng, by, bm, bd)
-    mrn = "".join(rng.choice(string.digits) for _ in range(rng.randint(6, 10)))
-    mobile = "1" + rng.choice("3456789") + "".join(rng.choice(string.digits) for _ in range(9))
-    inst = rng.choice(_ZH_INST)
-    ident = SampleIdentity([f"{last}^{first}"], [last, first], [cnid, mrn, mobile],
+    natid = sc.national_id(rng, by, bm, bd)
+    mrn = _digits(rng, rng.randint(6, 10))
+    mobile = sc.mobile(rng)
+    inst = rng.choice(sc.institutions)
+    ident = SampleIdentity([f"{last}^{first}"], [last, first], [natid, mrn, mobile],
                            [f"{by:04d}{bm:02d}{bd:02d}"], [f"{sy:04d}{sm:02d}{sd:02d}"], [inst])
-    phone = mobile if rng.random() < 0.5 else f"{mobile[:3]} {mobile[3:7]} {mobile[7:]}"
+    phone = mobile if not sc.spaced_mobile or rng.random() < 0.5 else (
+        f"{mobile[:3]} {mobile[3:7]} {mobile[7:]}")
+    name = last + sc.joiner + first
     values = {
-        "name": last + first,
-        "name_lbl": rng.choice(_ZH_LABEL_NAME) + last + first,
-        "id": rng.choice(_ZH_LABEL_ID) + mrn,
-        "cnid": rng.choice(["身份证：", "身份证号 ", "证件号:", ""]) + cnid,
-        "phone": rng.choice(["手机：", "电话 ", "联系电话:"]) + phone,
-        "dob": rng.choice(_ZH_LABEL_DOB) + _zh_date(rng, by, bm, bd),
-        "date": rng.choice(_ZH_LABEL_DATE) + _zh_date(rng, sy, sm, sd)
+        "name": name,
+        "name_lbl": rng.choice(sc.name_labels) + name,
+        "id": rng.choice(sc.id_labels) + mrn,
+        "national_id": rng.choice(sc.national_labels) + natid,
+        "phone": rng.choice(sc.phone_labels) + phone,
+        "dob": rng.choice(sc.dob_labels) + _cjk_date(rng, sc, by, bm, bd),
+        "date": rng.choice(sc.date_labels) + _cjk_date(rng, sc, sy, sm, sd)
         + (f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}" if rng.random() < 0.5 else ""),
         "inst": inst,
-        "doctor": rng.choice(["医生：", "检查医生 ", "报告医生:"]) + rng.choice(_ZH_SURNAMES)
-        + rng.choice(_ZH_GIVEN),
+        "doctor": rng.choice(sc.doctor_labels) + rng.choice(sc.surnames) + rng.choice(sc.given),
     }
     return ident, values
 
 
-def _nonphi_zh(rng: random.Random) -> str:
-    return rng.choice(_ZH_NONPHI) if rng.random() < 0.6 else _nonphi(rng)
+def _nonphi_cjk(rng: random.Random, locale: str) -> str:
+    return rng.choice(_CJK[locale].settings) if rng.random() < 0.6 else _nonphi(rng)
 
 
 # ----------------------------------------------------------------------------- backgrounds
@@ -444,7 +539,8 @@ def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int,
     keys = list(values)
     rng.shuffle(keys)
     out = [Item(values[k], True, k) for k in keys[:n_phi]]
-    out += [Item(_nonphi_zh(rng) if locale == "zh" else _nonphi(rng, variety), False, "setting")
+    out += [Item(_nonphi(rng, variety) if locale == "en" else _nonphi_cjk(rng, locale), False,
+                 "setting")
             for _ in range(n_non)]
     rng.shuffle(out)
     return out
@@ -457,18 +553,19 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
 
     ``variety=2`` (training only; the held-out split ignores it) adds the extra training
     font family, the stacked-column layout, more small text and longer settings lines;
-    ``variety=1`` draws exactly the images of the original recipe. ``locale="zh"`` draws
-    Chinese screens (Han names, resident IDs, mobiles, Chinese labels and settings, in
-    CJK fonts: ``ZH_TRAIN_FAMILIES`` / ``ZH_HELDOUT_FAMILIES``), from another stream.
+    ``variety=1`` draws exactly the images of the original recipe. ``locale`` zh, ja or ko
+    draws Chinese, Japanese or Korean screens (names, national IDs, phones, labels and
+    settings in the language, ``_CJK``; CJK fonts: ``CJK_TRAIN_FAMILIES`` /
+    ``CJK_HELDOUT_FAMILIES``), each from its own stream.
     """
     if locale not in LOCALES:
         raise ValueError(f"locale must be one of {LOCALES}, not {locale!r}")
-    if split != "train" or locale == "zh":
+    if split != "train" or locale != "en":
         variety = 1
     rng = random.Random(seed * 7919 + (0 if split == "train" else 104729)
-                        + (0 if locale == "en" else 15485863))
+                        + LOCALES.index(locale) * 15485863)
     nrng = np.random.default_rng(seed + (0 if split == "train" else 10**9)
-                                 + (0 if locale == "en" else 2 * 10**9))
+                                 + LOCALES.index(locale) * 2 * 10**9)
     if h is None or w is None:
         h, w = rng.choice([(480, 640)] * 6 + [(512, 512), (600, 800), (384, 512), (768, 1024)])
     kind = background or rng.choice(BACKGROUNDS)
@@ -478,14 +575,14 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     img = Image.fromarray(bg.astype(np.uint8))
     _clutter(rng, ImageDraw.Draw(img), h, w)
     arr = np.asarray(img, dtype=np.float32).copy()
-    ident, values = _make_identity_zh(rng) if locale == "zh" else _make_identity(rng)
+    ident, values = _make_identity(rng) if locale == "en" else _make_identity_cjk(rng, locale)
     n = rng.randint(*n_text)
     n_phi = min(len(values), rng.randint(0, n)) if n else 0
     items = _items(rng, values, n_phi, n - n_phi, variety, locale)
     fonts = font_files(split, variety, locale)
     font_main = rng.choice(fonts)
     # Han characters below 10 px are no longer legible strokes
-    base_size = rng.randint(10 if locale == "zh" else 8, 28)
+    base_size = rng.randint(8 if locale == "en" else 10, 28)
     stack_x = stack_y = 0
     if variety >= 2:  # no extra draws for variety 1: its images stay those of the recipe
         if rng.random() < 0.35:
@@ -500,9 +597,9 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     header_y = rng.randint(2, 10)
     col_y = [rng.randint(30, 60), rng.randint(30, 60)]
     for it in items:
-        size = base_size if rng.random() < 0.7 else rng.randint(10 if locale == "zh" else 8, 28)
+        size = base_size if rng.random() < 0.7 else rng.randint(8 if locale == "en" else 10, 28)
         fpath = font_main if rng.random() < 0.8 else rng.choice(fonts)
-        mask = _render_text(rng, it.text, fpath, size, 10 if locale == "zh" else 6)
+        mask = _render_text(rng, it.text, fpath, size, 6 if locale == "en" else 10)
         if mask is None:
             continue
         rot = 0
