@@ -37,7 +37,7 @@ class PixelSettings:
     # the script check under weights/ (pixels.script; "": off): a box it finds in a script
     # the recogniser cannot read (Han...) is blanked, never kept on its Latin reading
     script_check: str = "script/script_net.pt"
-    other_script_threshold: float = 0.5
+    other_script_threshold: float = 0.7
     max_sampled_frames: int = 8
     static_tolerance: int = 24
     threads: int = 1

@@ -2,9 +2,10 @@
 
 Crops are cut as the recogniser's training cuts them (``recogniser.crops_of``: the
 redactor's own crop of a ground-truth box jittered like a detection) from synthetic images
-of the training split: half Latin screens (training fonts, ``variety=2``), half Chinese
-screens (``locale="zh"``, the training CJK font, whose settings lines are often Latin and
-so teach the network glyph shapes rather than a font). A crop is labelled "other script"
+of the training split: half Latin screens (training fonts, ``variety=2``), the other half
+Chinese, Japanese and Korean screens (``locale`` zh, ja, ko: Han, kana, Hangul, in the
+training CJK font, whose settings lines are often Latin and so teach the network glyph
+shapes rather than a font). A crop is labelled "other script"
 when its text holds a character the recogniser has no class for
 (``pixels.script.is_other_script``). Half the crops are turned upside down: a box on a side
 edge may be checked in either turn, and a third of the short crops lie a quarter turn
@@ -38,6 +39,8 @@ from deid_node.train.recogniser import crops_of, lr_at
 
 DEFAULT_OUT = "script/script_net.pt"
 DEFAULT_CKPT = Path("var/train/script.ckpt")
+# the images of one step, in turn: half Latin screens, the rest Chinese, Japanese, Korean
+_LOCALE_CYCLE = ("en", "zh", "en", "ja", "en", "ko")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +79,7 @@ def batch_at(seed: int, size: int, step: int) -> tuple[torch.Tensor, torch.Tenso
     items: list[tuple[np.ndarray, float]] = []
     k = 0
     while len(items) < size:
-        locale = "zh" if k % 2 else "en"
+        locale = _LOCALE_CYCLE[k % len(_LOCALE_CYCLE)]
         sample = burned.generate(seed * 10**7 + step * 64 + k, "train", variety=2, locale=locale)
         k += 1
         items.extend(labelled(sample, rng, 0.15))
@@ -159,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         if k in {"steps", "batch", "lr", "width", "seed", "threads", "eval_images", "out"})
     weights.record(args.out, command=cmd, seed=args.seed, metrics=metrics,
                    notes="script check (pixels.script.ScriptNet): Latin vs other scripts on "
-                         "synth.burned training crops (Latin training fonts, wqy-microhei); "
+                         "synth.burned training crops (Latin training fonts; Han, kana, Hangul in "
+                         "wqy-microhei); "
                          "measured on held-out crops (held-out Latin fonts, wqy-zenhei, "
                          "AR PL UMing; seeds 5000+)")
     print(json.dumps(metrics, indent=1), flush=True)

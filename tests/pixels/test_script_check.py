@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -34,7 +35,8 @@ def test_script_check_tells_han_from_latin(redactor) -> None:
              _crop("ID: 4471923", ZENHEI, 14), _crop("Depth 14 cm", UMING, 18)]
     p_han = redactor.script_check.other_script(han)
     p_latin = redactor.script_check.other_script(latin)
-    assert min(p_han) >= 0.5 > max(p_latin), (p_han, p_latin)
+    t = redactor.settings.other_script_threshold
+    assert min(p_han) >= t > max(p_latin), (t, p_han, p_latin)
 
 
 def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
@@ -58,7 +60,8 @@ def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
     assert any(b.why == "other-script" for ink in names for b in over(ink))
     kept = over(setting)
     assert [b.decision for b in kept] == ["kept"]
-    assert kept[0].other_script < 0.5 and kept[0].log_dict([0], (0, 0, 1, 1))["other_script"] < 0.5
+    t = redactor.settings.other_script_threshold
+    assert kept[0].other_script < t and kept[0].log_dict([0], (0, 0, 1, 1))["other_script"] < t
 
 
 def test_no_script_check_when_switched_off(redactor) -> None:
@@ -67,7 +70,8 @@ def test_no_script_check_when_switched_off(redactor) -> None:
 
 
 @pytest.mark.parametrize("text,other", [("张伟", True), ("Gain 45 dB", False),
-                                        ("ID：123", True), ("DOE^JOHN", False)])
+                                        ("ID：123", True), ("DOE^JOHN", False),
+                                        ("ヤマダ タロウ", True), ("김민준", True)])
 def test_labels_say_other_script_for_any_cjk_character(text: str, other: bool) -> None:
     assert any(script.is_other_script(ch) for ch in text) is other
 
@@ -80,6 +84,18 @@ def test_chinese_screens_carry_valid_resident_ids_and_han_names() -> None:
                for s in samples for b in s.boxes if b["phi"])
     with pytest.raises(ValueError, match="locale"):
         burned.generate(1, "heldout", locale="fr")
+
+
+@pytest.mark.parametrize("locale,first,last", [("ja", 0x30A0, 0x30FF), ("ko", 0xAC00, 0xD7A3)])
+def test_japanese_and_korean_screens_carry_names_in_their_scripts(locale, first, last) -> None:
+    """Katakana names on Japanese screens, Hangul on Korean ones (held-out fonts that have
+    the glyphs: AR PL UMing has no Hangul)."""
+    samples = [burned.generate(s, "heldout", locale=locale) for s in range(30)]
+    names = [b["text"] for s in samples for b in s.boxes if b["kind"] == "name"]
+    assert names and any(any(first <= ord(ch) <= last for ch in n) for n in names)
+    if locale == "ko":
+        assert all("uming" not in f for f in burned.font_files("heldout", 1, "ko"))
+        assert all(re.fullmatch(r"\d{6}-[1-4]\d{6}", s.identity.ids[0]) for s in samples)
 
 
 def test_a_training_step_draws_both_classes_the_same_whenever_it_runs() -> None:
