@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from deid_node.train import feed
-from deid_node.train.detector import train_batch
+from deid_node.synth import burned
+from deid_node.train.detector import train_batch, train_locale
 
 
 def test_workers_give_the_same_batches_in_step_order() -> None:
@@ -19,6 +20,18 @@ def test_workers_give_the_same_batches_in_step_order() -> None:
         for (img_a, boxes_a), (img_b, boxes_b) in zip(a, b):
             assert np.array_equal(img_a, img_b) and np.array_equal(boxes_a, boxes_b)
     assert not np.array_equal(alone[0][0][0], alone[1][0][0])
+
+
+def test_data_version_3_makes_one_image_in_four_a_cjk_screen() -> None:
+    assert [train_locale(3, i) for i in range(12)] == (["en"] * 3 + ["zh"] + ["en"] * 3 + ["ja"]
+                                                       + ["en"] * 3 + ["ko"])
+    assert {train_locale(v, i) for v in (1, 2) for i in range(40)} == {"en"}
+    v2, v3 = train_batch(11, 4, 2, 5), train_batch(11, 4, 3, 5)
+    for k in range(3):  # the English images are those of version 2
+        assert np.array_equal(v2[k][0], v3[k][0]) and np.array_equal(v2[k][1], v3[k][1])
+    cjk = burned.generate(11 * 10**7 + 5 * 4 + 3, "train", locale=train_locale(3, 23))
+    assert np.array_equal(cjk.image, v3[3][0])
+    assert any(ord(ch) >= 0x2E80 for b in cjk.boxes for ch in b["text"])
 
 
 def test_a_stream_left_early_stops_its_workers() -> None:
