@@ -140,6 +140,9 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern("date_ymd", "DATE", re.compile(_ND + r"(?:18|19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])" + _TIME + r"(?![\d])"), 0.9),
     Pattern("date_mdy", "DATE", re.compile(_ND + r"(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:(?:18|19|20)\d{2}|\d{2})" + _TIME + r"(?!\d)(?![/.]\d)"), 0.85),
     Pattern("date_dmy", "DATE", re.compile(_ND + r"(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:(?:18|19|20)\d{2}|\d{2})" + _TIME + r"(?!\d)(?![/.]\d)"), 0.85),
+    # a year and month without the day is still a date element (a date cut short on screen)
+    Pattern("date_ym", "DATE", re.compile(_ND + r"(?:18|19|20)\d{2}[-/](?:0[1-9]|1[0-2])(?![\d])(?![-/.]\d)"), 0.8),
+    Pattern("date_my", "DATE", re.compile(_ND + r"(?:0?[1-9]|1[0-2])[-/](?:18|19|20)\d{2}(?![\d])(?![-/.]\d)"), 0.8),
     Pattern("date_compact", "DATE", re.compile(r"(?<!\d)(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[0-2]\d[0-5]\d(?:[0-5]\d(?:\.\d{1,6})?)?)?(?!\d)"), 0.7, _compact_date),
     Pattern("date_zh", "DATE", re.compile(r"(?:(?:18|19|20)?\d{2}\s?年\s?)?\d{1,2}\s?月(?:\s?\d{1,2}\s?[日号])?"), 0.85,
             lambda s: "年" in s or "日" in s or "号" in s),

@@ -21,13 +21,14 @@ def _cn_id(body17: str) -> str:
 
 @pytest.mark.parametrize("date", ["24-MAY-02", "2024/05/24", "05.24.2024", "20240524", "2024-05-24 10:30",
                                   "May 24, 2024", "24 May 2024", "2024年5月24日", "24/05/2024",
-                                  "5/24/24", "20240524103000"])
+                                  "5/24/24", "20240524103000", "2024-05", "05/2024"])
 def test_date_forms_seen_on_images(date: str) -> None:
     assert (date, "DATE") in found(f"US ABD {date} 5.0MHz")
 
 
 def test_compact_date_must_be_a_real_date() -> None:
     assert all(ent != "DATE" for _, ent in found("CODE 20241399"))
+    assert all(ent != "DATE" for _, ent in found("TR 2024-13 FR 25/2100"))
 
 
 def test_resident_id_checksum() -> None:
