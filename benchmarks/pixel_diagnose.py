@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     t0 = time.time()
     for i in range(args.n):
-        rows.append(diagnose(red, burned.generate(args.seed + i, "heldout", locale=args.locale)))
+        row = diagnose(red, burned.generate(args.seed + i, "heldout", locale=args.locale))
+        for m in row["misses"] + row["lost"]:
+            m["image_seed"] = args.seed + i   # to look at the image again
+        rows.append(row)
         if (i + 1) % 50 == 0:
             print(f"{i + 1}/{args.n} {time.time() - t0:.0f}s", flush=True)
     misses = [m for r in rows for m in r["misses"]]
