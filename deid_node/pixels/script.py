@@ -29,9 +29,12 @@ MAX_WIDTH = 768      # and at most this wide (a longer line is squeezed)
 
 
 def is_other_script(ch: str) -> bool:
-    """A character the recogniser has no class for, as the training labels see it: CJK
-    (Han, kana, Hangul, their punctuation and full-width forms) and beyond."""
-    return ord(ch) >= 0x2E80
+    """A character the recogniser has no class for, as the training labels see it: Hebrew,
+    Arabic (and the scripts between them and Devanagari), CJK (Han, kana, Hangul, their
+    punctuation and full-width forms) and beyond. Greek and Cyrillic stay out: their
+    capitals share Latin shapes, and they read as Latin words no rule knows."""
+    o = ord(ch)
+    return 0x0590 <= o <= 0x08FF or o >= 0x2E80
 
 
 class ScriptNet(nn.Module):

@@ -60,7 +60,24 @@ CJK_HELDOUT_FAMILIES: dict[str, tuple[str, ...]] = {
     "wqy-zenhei": ("truetype/wqy/wqy-zenhei.ttc",),
     "arphic-uming": ("truetype/arphic/uming.ttc",),
 }
-LOCALES = ("en", "zh", "ja", "ko")
+# Hebrew and Arabic screens (``locale`` he, ar; laid out right to left by Pillow's raqm
+# engine), per script: fonts to train on, fonts held out (GNU FreeFont; FreeSerif alone for
+# Arabic: FreeSans has no Arabic letters). Each also draws the Latin of its lines.
+RTL_FAMILIES: dict[str, tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = {
+    "he": ({"dejavu-sans": ("truetype/dejavu/DejaVuSans.ttf", "truetype/dejavu/DejaVuSans-Bold.ttf"),
+            "culmus": ("truetype/culmus/DavidCLM-*.otf", "truetype/culmus/FrankRuehlCLM-*.ttf",
+                       "truetype/culmus/HadasimCLM-*.ttf", "truetype/culmus/NachlieliCLM-*.otf",
+                       "truetype/culmus/SimpleCLM-*.ttf", "truetype/culmus/MiriamMonoCLM-*.ttf")},
+           {"freesans": ("truetype/freefont/FreeSans.ttf", "truetype/freefont/FreeSansBold.ttf"),
+            "freeserif": ("truetype/freefont/FreeSerif.ttf", "truetype/freefont/FreeSerifBold.ttf")}),
+    "ar": ({"dejavu-sans": ("truetype/dejavu/DejaVuSans.ttf", "truetype/dejavu/DejaVuSans-Bold.ttf"),
+            "amiri": ("opentype/fonts-hosny-amiri/Amiri-Regular.ttf",
+                      "opentype/fonts-hosny-amiri/Amiri-Bold.ttf",
+                      "opentype/fonts-hosny-amiri/Amiri-Slanted.ttf",
+                      "opentype/fonts-hosny-amiri/Amiri-BoldSlanted.ttf")},
+           {"freeserif": ("truetype/freefont/FreeSerif.ttf", "truetype/freefont/FreeSerifBold.ttf")}),
+}
+LOCALES = ("en", "zh", "ja", "ko", "he", "ar")
 TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
 TRAIN_LAYOUTS_V2 = TRAIN_LAYOUTS + ("stack",)
 HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
@@ -73,7 +90,9 @@ class FontsMissing(RuntimeError):
 
 @lru_cache(maxsize=8)
 def font_files(split: str, variety: int = 1, locale: str = "en") -> tuple[str, ...]:
-    if locale != "en":
+    if locale in RTL_FAMILIES:
+        fams = RTL_FAMILIES[locale][0 if split == "train" else 1]
+    elif locale != "en":
         fams = CJK_TRAIN_FAMILIES if split == "train" else CJK_HELDOUT_FAMILIES
         if locale == "ko" and split != "train":
             fams = {"wqy-zenhei": CJK_HELDOUT_FAMILIES["wqy-zenhei"]}  # AR PL UMing has no Hangul
@@ -204,13 +223,14 @@ def _nonphi(rng: random.Random, variety: int = 1) -> str:
     return t
 
 
-# CJK screens as scanners and PACS burn them in: a name after a label, a national ID, a
-# phone, record numbers, dates in the country's formats, hospital names; settings in the
-# language and in English. Chinese: Han names of 2-3 characters, 18-digit resident IDs
-# (valid check digit). Japanese: names in katakana (as Japanese modalities show the
-# patient's name) or kanji. Korean: Hangul names, resident registration numbers.
+# Screens in other scripts as scanners and PACS burn them in: a name after a label, a
+# national ID, a phone, record numbers, dates in the country's formats, hospital names;
+# settings in the language and in English. Chinese: Han names of 2-3 characters, 18-digit
+# resident IDs (valid check digit). Japanese: names in katakana (as Japanese modalities
+# show the patient's name) or kanji. Korean: Hangul names, resident registration numbers.
+# Hebrew: Israeli identity numbers (valid check digit). Arabic: Egyptian national IDs.
 @dataclass(frozen=True)
-class _CjkScreen:
+class _Screen:
     surnames: Sequence[str]
     given: Sequence[str]
     given_counts: tuple[int, ...]     # given-name pieces, drawn from `given`
@@ -228,6 +248,7 @@ class _CjkScreen:
     national_id: Callable[[random.Random, int, int, int], str]
     mobile: Callable[[random.Random], str]
     spaced_mobile: bool               # also printed as "138 1234 5678" (half the time)
+    doctor_joiner: str = ""           # between a doctor's surname and given name
 
 
 def _cn_resident_id(rng: random.Random, y: int, m: int, d: int) -> str:
@@ -255,12 +276,34 @@ def _cn_mobile(rng: random.Random) -> str:
     return "1" + rng.choice("3456789") + _digits(rng, 9)
 
 
+def _il_identity_number(rng: random.Random, y: int, m: int, d: int) -> str:
+    """Israeli identity number: 8 digits and a check digit (weights 1, 2; digits of each
+    product summed)."""
+    body = _digits(rng, 8)
+    total = sum(sum(divmod(int(ch) * (1 + i % 2), 10)) for i, ch in enumerate(body))
+    return body + str(-total % 10)
+
+
+def _eg_national_id(rng: random.Random, y: int, m: int, d: int) -> str:
+    """Egyptian national ID: century digit, birth date, governorate, sequence, check: 14."""
+    return (f"{2 if y < 2000 else 3}{y % 100:02d}{m:02d}{d:02d}{rng.randint(1, 35):02d}"
+            f"{_digits(rng, 4)}{rng.randint(1, 9)}")
+
+
+def _il_mobile(rng: random.Random) -> str:
+    return f"05{rng.choice('0234578')}-{_digits(rng, 7)}"
+
+
+def _ar_mobile(rng: random.Random) -> str:
+    return "01" + rng.choice("0125") + _digits(rng, 8)
+
+
 def _jp_kr_mobile(rng: random.Random) -> str:
     return f"0{rng.choice(['10', '90', '80', '70'])}-{_digits(rng, 4)}-{_digits(rng, 4)}"
 
 
-_CJK: dict[str, _CjkScreen] = {
-    "zh": _CjkScreen(
+_SCREENS: dict[str, _Screen] = {
+    "zh": _Screen(
         surnames="王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱覃武戴孔汤庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍申尤毕聂柴焦向柳邢岳齐沿梅莫庄辛管祝左涂谷祁时舒耿牟卜路詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍位覃霍翁隋植甘景薄单包司柏宁柯阮桂闵欧阳解强丛华车冉房边辜吉饶刁瞿戚丘古米池滕晋苑邬臧畅宫来嵺苟全褚廉简娄盖符奚木穆党燕郎邸冀谈姬屠连郜晏栾郁商蒙计喻揭窦迟宇敖糜鄢冷卓花艾蓝都巩稽井练仲乐虞卞封竺冼原官衣楚佟栗匡宗应台巫鞠僧桑荆谌银扬明沙薄伏岑习胥保和蔺",
         given="伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉鹏飞斌宇浩凯俊帆晨阳欣怡梓涵子轩雨彤思远佳琪嘉豪博文雅婷晓东海燕春梅秋菊冬雪立新永福德胜",
         given_counts=(1, 2, 2), joiner="",
@@ -280,7 +323,7 @@ _CJK: dict[str, _CjkScreen] = {
                   "甲状腺", "左肾", "右肾", "乳腺", "心脏", "腹部", "横切", "纵切", "冻结", "存储",
                   "胆囊", "脾脏", "颈动脉", "产科", "彩色多普勒", "二维", "谐波", "焦点", "左侧", "右侧"),
         national_id=_cn_resident_id, mobile=_cn_mobile, spaced_mobile=True),
-    "ja": _CjkScreen(
+    "ja": _Screen(
         surnames=("ヤマダ", "タナカ", "スズキ", "サトウ", "タカハシ", "ワタナベ", "イトウ", "ナカムラ",
                   "コバヤシ", "カトウ", "ヨシダ", "ヤマモト", "山田", "田中", "鈴木", "佐藤", "高橋",
                   "渡辺", "いとう", "なかむら"),
@@ -301,7 +344,7 @@ _CJK: dict[str, _CjkScreen] = {
         settings=("ゲイン 45 dB", "深度 14 cm", "フリーズ", "肝臓", "甲状腺", "乳腺", "心臓", "腹部",
                   "右腎", "左腎", "カラー", "プローブ"),
         national_id=_jp_insurance_number, mobile=_jp_kr_mobile, spaced_mobile=False),
-    "ko": _CjkScreen(
+    "ko": _Screen(
         surnames="김이박최정강조윤장임한오서신권황안송전홍",
         given=("민준", "서연", "지훈", "수아", "도윤", "하은", "민서", "서준", "지우", "하준", "예린",
                "현우", "지민", "유진", "성민", "영희", "철수"),
@@ -320,15 +363,55 @@ _CJK: dict[str, _CjkScreen] = {
         settings=("게인 45 dB", "깊이 14 cm", "정지", "간", "갑상선", "유방", "심장", "복부", "우측",
                   "좌측", "컬러", "저장"),
         national_id=_kr_resident_number, mobile=_jp_kr_mobile, spaced_mobile=False),
+    "he": _Screen(
+        surnames=("כהן", "לוי", "מזרחי", "פרץ", "ביטון", "דהן", "אברהם", "פרידמן", "אזולאי",
+                  "מלכה", "כץ", "שפירא", "גולן", "ברק", "אוחיון", "חדד", "גבאי"),
+        given=("דוד", "משה", "יוסף", "אברהם", "שרה", "רחל", "מרים", "נועה", "תמר", "יעל", "אורי",
+               "איתי", "דניאל", "מיכל", "רונית", "אליהו", "חנה"),
+        given_counts=(1,), joiner=" ", doctor_joiner=" ",
+        name_labels=("שם: ", "שם המטופל: ", "מטופל ", ""),
+        id_labels=("מס' תיק: ", "ID:", "מספר מטופל "),
+        national_labels=("ת.ז. ", 'ת"ז: ', "תעודת זהות ", ""),
+        phone_labels=("טלפון: ", "נייד ", "טל': "),
+        dob_labels=("תאריך לידה: ", "ת. לידה "),
+        date_labels=("תאריך בדיקה: ", "תאריך ", ""),
+        doctor_labels=("רופא: ", 'ד"ר ', "רופא מפנה: "),
+        date_formats=("{d:02d}/{m:02d}/{y:04d}", "{d:02d}.{m:02d}.{y:04d}",
+                      "{y:04d}-{m:02d}-{d:02d}"),
+        institutions=("בית החולים הדסה", "המרכז הרפואי שיבא", 'רמב"ם', "איכילוב", "סורוקה",
+                      "בילינסון", "מכבי שירותי בריאות"),
+        settings=("כבד", "כליה ימין", "כליה שמאל", "בלוטת התריס", "שד", "לב", "בטן", "הקפאה",
+                  "שמירה", "עומק 14 cm", "הגבר 45 dB", "ימין", "שמאל"),
+        national_id=_il_identity_number, mobile=_il_mobile, spaced_mobile=False),
+    "ar": _Screen(
+        surnames=("العلي", "الأحمد", "حسن", "حسين", "إبراهيم", "الخطيب", "المصري", "الشامي",
+                  "يوسف", "عبد الرحمن", "السيد", "النجار", "الحداد", "القحطاني", "العتيبي"),
+        given=("محمد", "أحمد", "فاطمة", "علي", "خالد", "نور", "مريم", "عمر", "ليلى", "يوسف",
+               "سارة", "حسن", "زينب", "عبد الله", "هدى"),
+        given_counts=(1,), joiner=" ", doctor_joiner=" ",
+        name_labels=("الاسم: ", "اسم المريض: ", "المريض ", ""),
+        id_labels=("رقم الملف: ", "ID:", "رقم المريض "),
+        national_labels=("الرقم القومي: ", "رقم الهوية ", ""),
+        phone_labels=("الهاتف: ", "جوال ", "هاتف: "),
+        dob_labels=("تاريخ الميلاد: ", "الميلاد "),
+        date_labels=("تاريخ الفحص: ", "التاريخ ", ""),
+        doctor_labels=("الطبيب: ", "د. ", "الطبيب المعالج: "),
+        date_formats=("{d:02d}/{m:02d}/{y:04d}", "{y:04d}/{m:02d}/{d:02d}",
+                      "{y:04d}-{m:02d}-{d:02d}"),
+        institutions=("مستشفى الملك فيصل", "مستشفى القصر العيني", "مدينة الملك عبدالعزيز الطبية",
+                      "مستشفى الجامعة", "مستشفى السلام", "المركز الطبي الدولي"),
+        settings=("الكبد", "الكلية اليمنى", "الكلية اليسرى", "الغدة الدرقية", "الثدي", "القلب",
+                  "البطن", "تجميد", "حفظ", "العمق 14 cm", "الكسب 45 dB", "يمين", "يسار"),
+        national_id=_eg_national_id, mobile=_ar_mobile, spaced_mobile=False),
 }
 
 
-def _cjk_date(rng: random.Random, screen: _CjkScreen, y: int, m: int, d: int) -> str:
+def _local_date(rng: random.Random, screen: _Screen, y: int, m: int, d: int) -> str:
     return screen.date_formats[rng.randrange(len(screen.date_formats))].format(y=y, m=m, d=d)
 
 
-def _make_identity_cjk(rng: random.Random, locale: str) -> tuple[SampleIdentity, dict[str, str]]:
-    sc = _CJK[locale]
+def _make_identity_local(rng: random.Random, locale: str) -> tuple[SampleIdentity, dict[str, str]]:
+    sc = _SCREENS[locale]
     last = rng.choice(sc.surnames)
     first = "".join(rng.choice(sc.given) for _ in range(rng.choice(sc.given_counts)))
     by, bm, bd = rng.randint(1930, 2020), rng.randint(1, 12), rng.randint(1, 28)
@@ -348,17 +431,18 @@ def _make_identity_cjk(rng: random.Random, locale: str) -> tuple[SampleIdentity,
         "id": rng.choice(sc.id_labels) + mrn,
         "national_id": rng.choice(sc.national_labels) + natid,
         "phone": rng.choice(sc.phone_labels) + phone,
-        "dob": rng.choice(sc.dob_labels) + _cjk_date(rng, sc, by, bm, bd),
-        "date": rng.choice(sc.date_labels) + _cjk_date(rng, sc, sy, sm, sd)
+        "dob": rng.choice(sc.dob_labels) + _local_date(rng, sc, by, bm, bd),
+        "date": rng.choice(sc.date_labels) + _local_date(rng, sc, sy, sm, sd)
         + (f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}" if rng.random() < 0.5 else ""),
         "inst": inst,
-        "doctor": rng.choice(sc.doctor_labels) + rng.choice(sc.surnames) + rng.choice(sc.given),
+        "doctor": rng.choice(sc.doctor_labels) + rng.choice(sc.surnames) + sc.doctor_joiner
+        + rng.choice(sc.given),
     }
     return ident, values
 
 
-def _nonphi_cjk(rng: random.Random, locale: str) -> str:
-    return rng.choice(_CJK[locale].settings) if rng.random() < 0.6 else _nonphi(rng)
+def _nonphi_local(rng: random.Random, locale: str) -> str:
+    return rng.choice(_SCREENS[locale].settings) if rng.random() < 0.6 else _nonphi(rng)
 
 
 # ----------------------------------------------------------------------------- backgrounds
@@ -539,7 +623,7 @@ def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int,
     keys = list(values)
     rng.shuffle(keys)
     out = [Item(values[k], True, k) for k in keys[:n_phi]]
-    out += [Item(_nonphi(rng, variety) if locale == "en" else _nonphi_cjk(rng, locale), False,
+    out += [Item(_nonphi(rng, variety) if locale == "en" else _nonphi_local(rng, locale), False,
                  "setting")
             for _ in range(n_non)]
     rng.shuffle(out)
@@ -553,10 +637,10 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
 
     ``variety=2`` (training only; the held-out split ignores it) adds the extra training
     font family, the stacked-column layout, more small text and longer settings lines;
-    ``variety=1`` draws exactly the images of the original recipe. ``locale`` zh, ja or ko
-    draws Chinese, Japanese or Korean screens (names, national IDs, phones, labels and
-    settings in the language, ``_CJK``; CJK fonts: ``CJK_TRAIN_FAMILIES`` /
-    ``CJK_HELDOUT_FAMILIES``), each from its own stream.
+    ``variety=1`` draws exactly the images of the original recipe. ``locale`` zh, ja, ko,
+    he or ar draws Chinese, Japanese, Korean, Hebrew or Arabic screens (names, national
+    IDs, phones, labels and settings in the language, ``_SCREENS``; fonts:
+    ``CJK_*_FAMILIES``, ``RTL_FAMILIES``), each from its own stream.
     """
     if locale not in LOCALES:
         raise ValueError(f"locale must be one of {LOCALES}, not {locale!r}")
@@ -575,7 +659,7 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     img = Image.fromarray(bg.astype(np.uint8))
     _clutter(rng, ImageDraw.Draw(img), h, w)
     arr = np.asarray(img, dtype=np.float32).copy()
-    ident, values = _make_identity(rng) if locale == "en" else _make_identity_cjk(rng, locale)
+    ident, values = _make_identity(rng) if locale == "en" else _make_identity_local(rng, locale)
     n = rng.randint(*n_text)
     n_phi = min(len(values), rng.randint(0, n)) if n else 0
     items = _items(rng, values, n_phi, n - n_phi, variety, locale)

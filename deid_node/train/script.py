@@ -3,9 +3,9 @@
 Crops are cut as the recogniser's training cuts them (``recogniser.crops_of``: the
 redactor's own crop of a ground-truth box jittered like a detection) from synthetic images
 of the training split: half Latin screens (training fonts, ``variety=2``), the other half
-Chinese, Japanese and Korean screens (``locale`` zh, ja, ko: Han, kana, Hangul, in the
-training CJK font, whose settings lines are often Latin and so teach the network glyph
-shapes rather than a font). A crop is labelled "other script"
+Chinese, Japanese, Korean, Hebrew and Arabic screens (``locale`` zh, ja, ko, he, ar: Han,
+kana, Hangul, Hebrew and Arabic letters, in the training CJK or RTL font, whose settings
+lines are often Latin and so teach the network glyph shapes rather than a font). A crop is labelled "other script"
 when its text holds a character the recogniser has no class for
 (``pixels.script.is_other_script``). Half the crops are turned upside down: a box on a side
 edge may be checked in either turn, and a third of the short crops lie a quarter turn
@@ -39,8 +39,9 @@ from deid_node.train.recogniser import crops_of, lr_at
 
 DEFAULT_OUT = "script/script_net.pt"
 DEFAULT_CKPT = Path("var/train/script.ckpt")
-# the images of one step, in turn: half Latin screens, the rest Chinese, Japanese, Korean
-_LOCALE_CYCLE = ("en", "zh", "en", "ja", "en", "ko")
+# the images of one step, in turn: half Latin screens, the rest Chinese, Japanese, Korean,
+# Hebrew, Arabic
+_LOCALE_CYCLE = ("en", "zh", "en", "ja", "en", "ko", "en", "he", "en", "ar")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Text in a script the recogniser cannot read (Han) is blanked, never kept on a Latin reading."""
+"""Text in a script the recogniser cannot read (Han, kana, Hangul, Hebrew, Arabic) is blanked,
+never kept on a Latin reading."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,6 +19,7 @@ from .conftest import draw_text
 ZENHEI = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"   # held-out CJK fonts
 UMING = "/usr/share/fonts/truetype/arphic/uming.ttc"
 SANS = "/usr/share/fonts/truetype/freefont/FreeSans.ttf"   # a held-out Latin family
+SERIF = "/usr/share/fonts/truetype/freefont/FreeSerif.ttf"  # held out for Hebrew and Arabic too
 
 
 def _crop(text: str, font: str, size: int) -> np.ndarray:
@@ -37,6 +39,18 @@ def test_script_check_tells_han_from_latin(redactor) -> None:
     p_latin = redactor.script_check.other_script(latin)
     t = redactor.settings.other_script_threshold
     assert min(p_han) >= t > max(p_latin), (t, p_han, p_latin)
+
+
+def test_script_check_finds_most_hebrew_and_arabic_names(redactor) -> None:
+    """Held-out fonts: names the recogniser reads as "272" or "TIS 1072". The check finds
+    about half of all held-out Hebrew and Arabic crops (lines of a label and digits
+    least, which are blanked for their digits); of these names most score high, where the
+    network trained without these scripts scored every one near 0."""
+    names = [_crop("לוי שרה", SANS, 18), _crop("איכילוב", SERIF, 24), _crop("כהן דוד", SERIF, 16),
+             _crop("محمد أحمد", SERIF, 20), _crop("الاسم: فاطمة علي", SERIF, 16),
+             _crop("خالد حسن", SERIF, 24)]
+    p = redactor.script_check.other_script(names)
+    assert sum(x >= redactor.settings.other_script_threshold for x in p) >= 4, p
 
 
 def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
@@ -71,8 +85,10 @@ def test_no_script_check_when_switched_off(redactor) -> None:
 
 @pytest.mark.parametrize("text,other", [("张伟", True), ("Gain 45 dB", False),
                                         ("ID：123", True), ("DOE^JOHN", False),
-                                        ("ヤマダ タロウ", True), ("김민준", True)])
-def test_labels_say_other_script_for_any_cjk_character(text: str, other: bool) -> None:
+                                        ("ヤマダ タロウ", True), ("김민준", True),
+                                        ("ת.ז. 225719434", True), ("محمد أحمد", True),
+                                        ("Müller, José", False), ("Иванов", False)])
+def test_labels_say_other_script_for_any_cjk_or_rtl_character(text: str, other: bool) -> None:
     assert any(script.is_other_script(ch) for ch in text) is other
 
 
@@ -103,3 +119,22 @@ def test_a_training_step_draws_both_classes_the_same_whenever_it_runs() -> None:
     x2, _, y2 = batch_at(7, 24, 3)
     assert torch.equal(x, x2) and torch.equal(y, y2)
     assert 0 < float(y.mean()) < 1 and len(widths) == 24
+
+
+def _il_id_ok(number: str) -> bool:
+    total = sum(sum(divmod(int(ch) * (1 + i % 2), 10)) for i, ch in enumerate(number))
+    return len(number) == 9 and total % 10 == 0
+
+
+@pytest.mark.parametrize("locale,first,last", [("he", 0x05D0, 0x05EA), ("ar", 0x0621, 0x064A)])
+def test_hebrew_and_arabic_screens_carry_names_and_ids_in_held_out_fonts(locale, first, last
+                                                                          ) -> None:
+    samples = [burned.generate(s, "heldout", locale=locale) for s in range(30)]
+    names = [b["text"] for s in samples for b in s.boxes if b["kind"] == "name"]
+    assert names and all(any(first <= ord(ch) <= last for ch in n) for n in names)
+    assert all("DejaVu" not in f for f in burned.font_files("heldout", 1, locale))
+    nat = [s.identity.ids[0] for s in samples]
+    if locale == "he":
+        assert all(_il_id_ok(i) for i in nat)
+    else:
+        assert all(re.fullmatch(r"[23]\d{13}", i) for i in nat)
