@@ -496,6 +496,26 @@ def _merge(boxes: list[Box]) -> list[Box]:
     return out
 
 
+def blank_twins(boxes: Sequence[Box], along: float = 0.8, across: float = 0.3) -> None:
+    """A kept box over the same stretch of line as a blanked one (overlapping by ``along``
+    of the wider box's width) and overlapping it by ``across`` of the lower box's height is
+    the same text detected twice a few pixels apart (the Han name "宋勇": the upper
+    detection ambiguous and blanked, the lower one read "5-5" and, its crop only half a
+    line high, not taken for Han): the blanked look wins. Lines one above the other do not
+    overlap so, and a short kept field under a long blanked line is not its twin."""
+    blanked = [b for b in boxes if b.decision in ("phi", "uncertain")]
+    for k in boxes:
+        if k.decision != "kept":
+            continue
+        for b in blanked:
+            ix = min(k.x1, b.x1) - max(k.x0, b.x0)
+            iy = min(k.y1, b.y1) - max(k.y0, b.y0)
+            if (b.frame == k.frame and ix >= along * max(k.w, b.w)
+                    and iy >= across * min(k.h, b.h)):
+                k.decision, k.why, k.uncertainty = "uncertain", "twin-of-blanked", 0.0
+                break
+
+
 class PixelRedactor:
     """Load once per worker process with :meth:`load`; then :meth:`process` per instance."""
 
@@ -914,6 +934,7 @@ class PixelRedactor:
                 if not self._join_line_pieces(boxes):
                     break
         self._check_script(frames_rgb, boxes)
+        blank_twins(boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
 

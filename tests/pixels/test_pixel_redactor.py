@@ -895,3 +895,23 @@ def test_other_views_add_only_text_the_plain_look_missed(redactor):
     # this frame has text only the shifted look proposes ("Acc: 814126868832")
     assert any(min(b.x1, g["x1"]) > max(b.x0, g["x0"]) and min(b.y1, g["y1"]) > max(b.y0, g["y0"])
                for b in both[len(plain):] for g in sample.boxes)
+
+
+def test_a_kept_twin_of_a_blanked_box_is_blanked_and_stacked_lines_stay() -> None:
+    """The same text detected twice a few pixels apart: the blanked look wins. A line kept
+    right under a blanked one (touching it by a pixel) stays kept."""
+    from deid_node.pixels.redactor import Box, blank_twins
+
+    def box(x0, y0, x1, y1, decision, why):
+        return Box(x0, y0, x1, y1, score=0.9, spread=0.0, frame=0, decision=decision, why=why)
+
+    upper = box(275, 246, 315, 259, "uncertain", "ambiguous-unreadable")
+    lower = box(274, 253, 316, 268, "kept", "safe-shape")           # shares 46% of upper
+    line_above = box(20, 100, 200, 116, "phi", "identity")
+    line_below = box(20, 115, 200, 131, "kept", "safe-words")       # touches it by 1 px
+    other_frame = box(274, 253, 316, 268, "kept", "safe-words")
+    other_frame.frame = 1
+    boxes = [upper, lower, line_above, line_below, other_frame]
+    blank_twins(boxes)
+    assert (lower.decision, lower.why) == ("uncertain", "twin-of-blanked")
+    assert line_below.decision == "kept" and other_frame.decision == "kept"
