@@ -39,6 +39,10 @@ from deid_node.train.recogniser import crops_of, lr_at
 
 DEFAULT_OUT = "script/script_net.pt"
 DEFAULT_CKPT = Path("var/train/script.ckpt")
+NOTES = ("script check (pixels.script.ScriptNet): Latin vs other scripts on synth.burned "
+         "training crops (Latin training fonts; Han, kana, Hangul in wqy-microhei; Hebrew in "
+         "DejaVu Sans and Culmus; Arabic in DejaVu Sans and Amiri); measured on held-out crops "
+         "(held-out Latin fonts, wqy-zenhei, AR PL UMing, FreeSans, FreeSerif; seeds 5000+)")
 # the images of one step, in turn: half Latin screens, the rest Chinese, Japanese, Korean,
 # Hebrew, Arabic
 _LOCALE_CYCLE = ("en", "zh", "en", "ja", "en", "ko", "en", "he", "en", "ar")
@@ -162,11 +166,7 @@ def run(args: argparse.Namespace) -> int:
         shlex.quote(f"--{k.replace('_', '-')}={v}") for k, v in sorted(vars(args).items())
         if k in {"steps", "batch", "lr", "width", "seed", "threads", "eval_images", "out"})
     weights.record(args.out, command=cmd, seed=args.seed, metrics=metrics,
-                   notes="script check (pixels.script.ScriptNet): Latin vs other scripts on "
-                         "synth.burned training crops (Latin training fonts; Han, kana, Hangul in "
-                         "wqy-microhei); "
-                         "measured on held-out crops (held-out Latin fonts, wqy-zenhei, "
-                         "AR PL UMing; seeds 5000+)")
+                   notes=NOTES)
     print(json.dumps(metrics, indent=1), flush=True)
     print(f"wrote {out} and its MANIFEST entry", flush=True)
     return 0
