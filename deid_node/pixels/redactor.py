@@ -1104,7 +1104,8 @@ class PixelRedactor:
         a short, mostly-digit fragment ("266" of "ID: 9516584066": digits next to PHI are
         PHI) or, right before it, a short word closed by ":", "." or "#" ("Rej:" of "Ref: Dr
         Rossi", "St." of "St. Mary's Hospital") or a PHI label cut short ("OB" or "DO" of
-        "DOB", match.label_piece): the head of the line. Whatever kept box directly follows
+        "DOB", match.label_piece): the head of the line. The head of a line blanked as
+        unreadable goes with it too ("ID:" read "CD:" before an unreadable number). Whatever kept box directly follows
         a lone PHI label ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
         pieces); returns whether any box changed. Policy ``phi`` with an analyzer only
         (otherwise every readable text is blanked already)."""
@@ -1114,26 +1115,28 @@ class PixelRedactor:
         changed_any = False
         while True:
             changed = False
-            phi = [b for b in boxes if b.decision == "phi"]
+            blanked = [b for b in boxes if b.decision in ("phi", "uncertain")]
             for k in boxes:
                 if k.decision != "kept":
                     continue
                 digits = match.digit_fragment(k.text)
                 head = match.head_fragment(k.text) or match.label_piece(
                     k.text, rules.phi_context_labels, rules.safe_words) is not None
-                for p in phi:
+                for p in blanked:
                     after_label = p.why == "label:alone"
-                    if not (digits or head or after_label) or not _same_line(p, k):
+                    if not _same_line(p, k) or not (
+                            head or (p.decision == "phi" and (digits or after_label))):
                         continue
                     gap = _gap_along(p, k)
                     th = min(p.h, p.w)
                     close = gap <= max(3.0, 1.0 * th)
                     why = ("digits-next-to-phi" if digits and close else
-                           "head-of-phi" if head and close and _along_sign(p, k) <= 0 else
+                           ("head-of-phi" if p.decision == "phi" else "head-of-unreadable")
+                           if head and close and _along_sign(p, k) <= 0 else
                            "label-value" if after_label and 0 <= _along_sign(p, k)
                            and gap <= max(4.0, 1.5 * th) else None)
                     if why:
-                        k.decision = "phi"
+                        k.decision = p.decision
                         k.why = why
                         k.uncertainty = 0.0
                         changed = changed_any = True

@@ -679,7 +679,9 @@ def test_the_head_of_a_phi_line_is_phi(redactor):
     """A short word closed by ":" or "." detected apart right before a PHI box on its line
     ("Rej:" of "Ref: Dr Rossi"), or a PHI label cut short ("OB" or "DO" of "DOB"), is the
     head of that line; the same word after the PHI box, on another line or a field away
-    stays, and so does a setting without the mark ("THI", "PA")."""
+    stays, and so does a setting without the mark ("THI", "PA"). The head of a line blanked
+    as unreadable goes with it ("ID:" read "CD:" before a number read at 0.2); a digit
+    fragment beside an unreadable box does not (it may be a setting's value)."""
     if redactor.analyzer is None:
         pytest.skip("kept boxes exist with the PHI analyzer only")
     phi = _read_box(60, 160, 20, "Dr Rossi", "phi", "analyzer")
@@ -695,12 +697,17 @@ def test_the_head_of_a_phi_line_is_phi(redactor):
     cut = _read_box(394, 414, 181, "DO", "kept", "no-phi-found")     # "DOB" without its "B"
     date3 = _read_box(420, 520, 220, "1974/10/25", "phi", "identity")
     pa = _read_box(394, 414, 221, "PA", "kept", "safe-words")        # a view, no label head
+    unread = _read_box(60, 140, 260, "3789892", "uncertain", "unreadable")
+    label = _read_box(20, 52, 260, "CD:", "kept", "safe-words")
+    digits = _read_box(146, 160, 260, "45", "kept", "safe-words")
     boxes = [phi, head, after, other_line, setting, far_phi, far_head, date, tail, date2, cut,
-             date3, pa]
+             date3, pa, unread, label, digits]
     assert _bare(redactor)._join_line_pieces(boxes)
     assert head.decision == "phi" and head.why == "head-of-phi"
     assert tail.decision == "phi" and cut.decision == "phi"
-    assert [b.decision for b in (after, other_line, setting, far_head, pa)] == ["kept"] * 5
+    assert label.decision == "uncertain" and label.why == "head-of-unreadable"
+    assert [b.decision for b in (after, other_line, setting, far_head, pa, digits)] == \
+        ["kept"] * 6
 
 
 def test_ink_followed_in_the_channel_where_text_stands_out(redactor):
