@@ -944,13 +944,14 @@ class PixelRedactor:
         confident short Latin ("S" at 0.89), which nothing can call PHI (pixels.script).
         A box on a side edge counts as another script only when it looks so both ways up:
         a short Latin word read the wrong way up can look foreign, Han text never looks
-        Latin."""
+        Latin. A reading the recogniser is sure of that is all device terms, one of them a
+        word (``latin_term_letters``), is Latin whatever the check says."""
         if self.script_check is None:
             return
         owner: list[Box] = []
         crops: list[np.ndarray] = []
         for b in boxes:
-            if b.decision == "kept":
+            if b.decision == "kept" and not self._latin_evident(b):
                 for c in grey_crops(frames_rgb[b.frame], b):
                     if c.size and min(c.shape) >= 2:
                         owner.append(b)
@@ -960,6 +961,12 @@ class PixelRedactor:
         for b in {id(b): b for b in owner}.values():
             if b.other_script >= self.settings.other_script_threshold:
                 b.decision, b.why, b.uncertainty = "uncertain", "other-script", 0.0
+
+    def _latin_evident(self, b: Box) -> bool:
+        s, words = self.settings, self.policy.rules.safe_words
+        return (s.latin_term_letters > 0 and b.ocr_conf >= s.ocr_confident
+                and match.safe_reading(b.text, words)
+                and match.has_safe_word(b.text, words, s.latin_term_letters, exact=True))
 
     def _carve_settings(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
                         identity: Identity | None) -> list[Box]:

@@ -38,6 +38,11 @@ class PixelSettings:
     # the recogniser cannot read (Han...) is blanked, never kept on its Latin reading
     script_check: str = "script/script_net.pt"
     other_script_threshold: float = 0.7
+    # the script check does not overrule a reading at `ocr_confident` or more that is all
+    # device terms with one spelled as listed of this many letters ("Frq 3.5 MHz" at 0.94,
+    # "Obstetric" at 0.999 scored as Han): Han, Hangul and Hebrew are read as digits or a
+    # letter or two ("204", "E4:4", "se9"), never so. 0: the check always wins
+    latin_term_letters: int = 3
     max_sampled_frames: int = 8
     static_tolerance: int = 24
     threads: int = 1
@@ -112,6 +117,7 @@ class PixelSettings:
             "script_check": section.str("script_check", d.script_check),
             "other_script_threshold": section.float("other_script_threshold",
                                                     d.other_script_threshold, 0.0, 1.0),
+            "latin_term_letters": section.int("latin_term_letters", d.latin_term_letters, 0, 40),
             "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),

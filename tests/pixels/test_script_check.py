@@ -2,6 +2,7 @@
 never kept on a Latin reading."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 
@@ -75,7 +76,43 @@ def test_han_names_are_blanked_and_latin_settings_kept(redactor) -> None:
     kept = over(setting)
     assert [b.decision for b in kept] == ["kept"]
     t = redactor.settings.other_script_threshold
+    # and so it is by the check's own score, where the reading alone would not keep it
+    strict = copy.copy(redactor)
+    strict.settings = dataclasses.replace(redactor.settings, latin_term_letters=0)
+    boxes, _ = strict.find({0: img}, None)
+    kept = over(setting)
+    assert [b.decision for b in kept] == ["kept"]
     assert kept[0].other_script < t and kept[0].log_dict([0], (0, 0, 1, 1))["other_script"] < t
+
+
+class _SaysForeign:
+    """A script check that takes every crop for another script."""
+
+    @staticmethod
+    def other_script(crops):
+        return [0.99] * len(crops)
+
+
+def test_a_sure_reading_of_device_words_outweighs_the_script_check(redactor) -> None:
+    """Latin settings the check mistook for another script ("Frq 3.5 MHz" at 0.94) stay
+    when the recogniser is sure and a device word is among them; what Han, Hangul or Hebrew
+    names are read as (digits, a letter or two, unsure readings) is still blanked."""
+    from deid_node.pixels.redactor import Box
+    if redactor.analyzer is None:
+        pytest.skip("kept boxes exist with the PHI analyzer only")
+    red = copy.copy(redactor)
+    red.script_check = _SaysForeign()
+    img = np.zeros((200, 400, 3), np.uint8)
+
+    def box(i, text, conf):
+        return Box(10, 10 + 20 * i, 90, 26 + 20 * i, score=0.99, spread=0.0, frame=0,
+                   text=text, ocr_conf=conf, decision="kept", why="safe-words")
+    latin = [box(0, "Frq 3.5 MHz", 0.94), box(1, "Obstetric", 0.999), box(2, "HR 72 bpm", 0.95)]
+    foreign = [box(3, "204", 0.97), box(4, "E4:4", 0.79), box(5, "RA", 0.98),
+               box(6, "MHz", 0.6), box(7, "se9", 0.9)]
+    red._check_script({0: img}, latin + foreign)
+    assert [b.decision for b in latin] == ["kept"] * 3
+    assert [b.why for b in foreign] == ["other-script"] * 5
 
 
 def test_no_script_check_when_switched_off(redactor) -> None:
