@@ -1067,7 +1067,11 @@ class PixelRedactor:
                     and not match.label_alone(t, rules.phi_context_labels)
                     and not match.label_at_end(t, rules.phi_context_labels)
                     and not any(p.search(t) for p in rules.phi_patterns)
-                    and not any(c0 < hi and c1 > lo for c0, c1 in b.phi_chars))
+                    # an analyzer span over part of the end counts ("Ra" of "TIS 0.3 Ra
+                    # Patel"); one over all of it and on into the rest is the rest's
+                    # ("LT BREAST City Clinic" taken for one organisation)
+                    and not any(c0 < hi and c1 > lo and not (c0 <= lo and c1 >= hi)
+                                for c0, c1 in b.phi_chars))
         n = len(toks)
         head = max((k for k in range(1, n) if settings_only(0, k)), default=0)
         tail = max((k for k in range(1, n - head) if settings_only(n - k, n)), default=0)

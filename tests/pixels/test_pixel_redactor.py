@@ -271,6 +271,25 @@ def test_a_label_ending_a_settings_reading_is_phi(redactor):
     assert kept == ["FOV 350"], [(p.text, p.decision) for p in pieces]
 
 
+def test_an_analyzer_span_over_a_whole_line_does_not_hold_its_settings_end(redactor):
+    """The analyzer took "LT BREAST City Clinic" for one organisation: the span runs over
+    the settings end into the rest, so the end is kept and the rest blanked; a span over
+    part of an end ("Ra" of "TIS 0.3 Ra Patel") still counts, so only "TIS 0.3" is kept."""
+    from deid_node.pixels.redactor import Box
+
+    def read(line, spans):
+        b = Box(10, 10, 12 + 9.5 * len(line), 26, score=0.95, spread=0.0, frame=0, text=line,
+                ocr_conf=0.95, char_at=tuple(12.0 + 9.5 * i for i in range(len(line))),
+                char_p=(0.99,) * len(line), decision="phi", why="analyzer")
+        b.phi_chars = spans
+        return [(p.text, p.decision) for p in redactor._cut_safe_ends([b], None)]
+    line = "LT BREAST City Clinic"
+    assert ("LT BREAST", "kept") in read(line, [(0, len(line))])
+    assert ("City Clinic", "phi") in read(line, [(0, len(line))])
+    line = "TIS 0.3 Ra Patel"
+    assert [t for t, d in read(line, [(8, len(line))]) if d == "kept"] == ["TIS 0.3"]
+
+
 @pytest.mark.parametrize("turns", [1, 3])
 def test_settings_before_a_name_on_a_side_edge_are_kept(redactor, turns):
     """"kVp 80 2D Ref: Dr Fischer" rotated on a side edge (either way) is one tall
