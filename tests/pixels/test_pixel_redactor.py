@@ -519,13 +519,13 @@ def test_beam_search_sums_the_paths_of_a_reading():
 
 
 def test_unsure_setting_is_read_as_a_likely_alternative(redactor):
-    """"Depth 14 cm" at 10 px reads "Depth 1A cm" at 0.21, no device term, and was blanked;
-    one of the recogniser's likeliest readings, "Depth 14 cm", is all device terms, and the
+    """"Depth 14 cm" at 8 px reads "Depth 14om" at 0.14, no device term, and was blanked;
+    one of the recogniser's likeliest readings ("Depth 14 mm") is all device terms, and the
     box is kept with its first reading beside it. With pixels.ocr_beams 0 it stays
-    blanked."""
+    blanked. (At 10 px the recogniser trained further reads it right at once.)"""
     from deid_node.pixels.redactor import Box
     img = np.zeros((40, 200, 3), np.uint8)
-    a = draw_text(img, "Depth 14 cm", (10, 10), 10, font=FONT)
+    a = draw_text(img, "Depth 14 cm", (10, 10), 8, font=FONT)
 
     def box(red):
         b = Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=0.95, spread=0.0, frame=0)
@@ -533,7 +533,7 @@ def test_unsure_setting_is_read_as_a_likely_alternative(redactor):
         return b
 
     b = box(redactor)
-    assert (b.decision, b.why) == ("kept", "safe-words") and b.text == "Depth 14 cm", b
+    assert (b.decision, b.why) == ("kept", "safe-words") and b.text.startswith("Depth 14 "), b
     assert len(b.alt_texts) == 1 and b.alt_texts[0] != b.text
     assert box(_bare(redactor, ocr_beams=0)).decision == "uncertain"
 
