@@ -121,6 +121,10 @@ def decode(ds: Dataset) -> Decoded:
         raise CodecError(f"decoded array shape {arr.shape} does not match SamplesPerPixel={spp}"
                          f" and NumberOfFrames={frames}")
     arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:
+        # Pillow's and some decoders' arrays are read-only views (a single JPEG frame):
+        # blanking writes into the frames
+        arr = arr.copy()
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return Decoded(arr, out_pi, ts, is_lossy(ds, ts))

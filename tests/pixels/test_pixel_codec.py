@@ -26,6 +26,8 @@ CASES = [
     ("OBXXXX1A_rle_2frame.dcm", RLELossless, "PALETTE COLOR"),
     ("examples_palette.dcm", ExplicitVRLittleEndian, "PALETTE COLOR"),
     ("examples_ybr_color.dcm", RLELossless, "RGB"),                        # YBR_FULL_422 JPEG, 30 frames
+    ("SC_rgb_jpeg_dcmtk.dcm", RLELossless, "RGB"),                         # YBR_FULL JPEG, 1 frame
+    ("SC_rgb_dcmtk_+eb+cy+np.dcm", RLELossless, "RGB"),                    # YBR_FULL_422 JPEG, 1 frame
     ("JPGLosslessP14SV1_1s_1f_8b.dcm", RLELossless, "MONOCHROME2"),        # no JPEG lossless encoder
     ("SC_ybr_full_uncompressed.dcm", ExplicitVRLittleEndian, "YBR_FULL"),
     ("SC_ybr_full_422_uncompressed.dcm", ExplicitVRLittleEndian, "YBR_FULL"),
