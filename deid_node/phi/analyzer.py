@@ -175,6 +175,8 @@ class PhiAnalyzer:
 
     def _candidates(self, text: str, model_spans: list[Span], identity: Identity | None) -> list[Span]:
         st = self.settings
+        model_spans = [sp for sp in model_spans
+                       if sp.entity != "PHONE" or phone_digits(text, sp) >= MIN_PHONE_DIGITS]
         out = list(model_spans)
         for sp in model_spans:
             boosted = names.boost(text, sp.start, sp.end, sp.score) if sp.entity == "PERSON" else None
@@ -285,6 +287,24 @@ _NOT_FRAGMENT = frozenset({
     "OR", "IS", "AS", "BE", "WAS", "HAS", "SN", "TEL", "PID", "SE", "IM", "IMG", "SER", "EX", "CM",
     "MM", "HZ", "DB", "OB", "GYN", "ABD", "CF", "PW", "CW", "PD", "2D", "MI", "TI", "TIS", "TIB",
     "FR", "GN", "DR", "W", "C", "G", "D", "E", "T", "V"}) | patterns.LABEL_WORDS
+
+
+# The fewest digits a telephone number has (a local number without its area code). The
+# model tags short numbers as PHONE now and then ("255" of the colour "(255,0,0)" in an
+# ImageComments, at 0.55): such a span, counted with the digits and phone punctuation
+# around it, is no number anyone can be called on.
+MIN_PHONE_DIGITS = 7
+_PHONE_CHARS = frozenset("0123456789０１２３４５６７８９ ()（）+-－./")
+
+
+def phone_digits(text: str, sp: Span) -> int:
+    """Digits in the span grown over the digits and phone punctuation around it."""
+    s, e = sp.start, sp.end
+    while s > 0 and text[s - 1] in _PHONE_CHARS:
+        s -= 1
+    while e < len(text) and text[e] in _PHONE_CHARS:
+        e += 1
+    return sum(ch.isdigit() for ch in text[s:e])
 
 
 # A name label OCR glued to the front of a name ("PATIENTBROWN, M") is not part of the name.

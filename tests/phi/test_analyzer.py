@@ -117,6 +117,17 @@ def test_uncertainty_reflects_ambiguous_spans(analyzer: PhiAnalyzer) -> None:
     assert analyzer.uncertainty([Span(0, 3, "PERSON", 0.5, "model", True)]) == 1.0
 
 
+def test_a_short_number_is_no_phone(analyzer: PhiAnalyzer) -> None:
+    """The model tags "255" of a colour triple as PHONE (pydicom's SC test images describe
+    their rows so), which held them as uncertain; a number counted with the digits and
+    phone punctuation around it needs 7 digits to be a phone. Real phones stay."""
+    text = "Test Image with 10 rows of (255,0,0), 10 rows of (255,128,128)"
+    assert any(s.entity == "PHONE" for s in analyzer._model_spans([text])[0])
+    assert not analyzer.analyze(text)
+    for phone in ("call 555-1234 today", "Tel (617) 555-0199", "手机 13812345678"):
+        assert any(s.entity == "PHONE" for s in analyzer.analyze(phone)), phone
+
+
 def test_chinese_text(analyzer: PhiAnalyzer) -> None:
     text = "患者王小明，身份证号11010519491231002X，手机13912345678，住院号ZY123456"
     got = {text[s.start:s.end]: s.entity for s in analyzer.analyze(text, language="zh")}

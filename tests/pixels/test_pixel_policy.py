@@ -40,6 +40,9 @@ def _ds(**kw):
     ({"modality": "DX", "sop_class": "1.2.840.10008.5.1.4.1.1.1.1"}, "scan"),
     ({"modality": "XA", "sop_class": "1.2.840.10008.5.1.4.1.1.12.1"}, "scan"),
     ({"modality": "ZZ", "sop_class": "1.2.3.4"}, "scan"),        # unknown: fail closed
+    ({"modality": "SEG", "sop_class": "1.2.840.10008.5.1.4.1.1.66.4"}, "skip"),  # a mask
+    ({"modality": "RTDOSE", "sop_class": "1.2.840.10008.5.1.4.1.1.481.2"}, "skip"),
+    ({"modality": "SEG", "sop_class": SC}, "scan"),              # a capture, whatever it says
 ])
 def test_scan_decision(policy, kw, expected):
     assert policy.decide(_ds(**kw)).action == expected
