@@ -298,13 +298,15 @@ _PHONE_CHARS = frozenset("0123456789０１２３４５６７８９ ()（）+-－
 
 
 def phone_digits(text: str, sp: Span) -> int:
-    """Digits in the span grown over the digits and phone punctuation around it."""
+    """Digits of the span grown over the digits and phone punctuation around it. Letters
+    inside the span count as digits: OCR reads "555-1234" as "555-I234"."""
     s, e = sp.start, sp.end
     while s > 0 and text[s - 1] in _PHONE_CHARS:
         s -= 1
     while e < len(text) and text[e] in _PHONE_CHARS:
         e += 1
-    return sum(ch.isdigit() for ch in text[s:e])
+    return (sum(ch.isalnum() for ch in text[sp.start:sp.end])
+            + sum(ch.isdigit() for ch in text[s:sp.start] + text[sp.end:e]))
 
 
 # A name label OCR glued to the front of a name ("PATIENTBROWN, M") is not part of the name.

@@ -14,7 +14,7 @@ from deid_node.config import ConfigError, Section
 from deid_node.identity import Identity
 from deid_node.phi import ENTITIES, PhiAnalyzer, PhiSettings, Span
 from deid_node.phi import evaluate
-from deid_node.phi.analyzer import load_model
+from deid_node.phi.analyzer import load_model, phone_digits
 from deid_node.synth import phi_text
 from deid_node.weights import WeightsError
 
@@ -124,6 +124,7 @@ def test_a_short_number_is_no_phone(analyzer: PhiAnalyzer) -> None:
     text = "Test Image with 10 rows of (255,0,0), 10 rows of (255,128,128)"
     assert any(s.entity == "PHONE" for s in analyzer._model_spans([text])[0])
     assert not analyzer.analyze(text)
+    assert phone_digits("call 555-I234", Span(5, 13, "PHONE", 0.8, "model")) == 7
     for phone in ("call 555-1234 today", "Tel (617) 555-0199", "手机 13812345678"):
         assert any(s.entity == "PHONE" for s in analyzer.analyze(phone)), phone
 
