@@ -176,7 +176,8 @@ class PhiAnalyzer:
     def _candidates(self, text: str, model_spans: list[Span], identity: Identity | None) -> list[Span]:
         st = self.settings
         model_spans = [sp for sp in model_spans
-                       if sp.entity != "PHONE" or phone_digits(text, sp) >= MIN_PHONE_DIGITS]
+                       if not (sp.entity == "PHONE" and phone_digits(text, sp) < MIN_PHONE_DIGITS
+                               or sp.entity == "DATE" and in_ratio(text, sp))]
         out = list(model_spans)
         for sp in model_spans:
             boosted = names.boost(text, sp.start, sp.end, sp.score) if sp.entity == "PERSON" else None
@@ -307,6 +308,16 @@ def phone_digits(text: str, sp: Span) -> int:
         e += 1
     return (sum(ch.isalnum() for ch in text[sp.start:sp.end])
             + sum(ch.isdigit() for ch in text[s:sp.start] + text[sp.end:e]))
+
+
+# A ratio ("compression ratio 10:1", "JPEG lossy 76:1" in DerivationDescription): the model
+# takes its parts for a time or a year, surely or not, but a time has two-digit minutes.
+_RATIO = re.compile(r"(?<![\d:.])\d+(?:\.\d+)?:\d(?![\d:])")
+
+
+def in_ratio(text: str, sp: Span) -> bool:
+    """The span lies within a ratio such as "10:1" or "2097:1"."""
+    return any(m.start() <= sp.start and sp.end <= m.end() for m in _RATIO.finditer(text))
 
 
 # A name label OCR glued to the front of a name ("PATIENTBROWN, M") is not part of the name.

@@ -1116,10 +1116,11 @@ class PixelRedactor:
         PHI) or, right before it, a short word closed by ":", "." or "#" ("Rej:" of "Ref: Dr
         Rossi", "St." of "St. Mary's Hospital") or a PHI label cut short ("OB" or "DO" of
         "DOB", match.label_piece): the head of the line. The head of a line blanked as
-        unreadable goes with it too ("ID:" read "CD:" before an unreadable number). Whatever kept box directly follows
-        a lone PHI label ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing changes (a chain of
-        pieces); returns whether any box changed. Policy ``phi`` with an analyzer only
-        (otherwise every readable text is blanked already)."""
+        unreadable goes with it too ("ID:" read "CD:" before an unreadable number), not a
+        digit fragment (it may be a setting's value). Whatever kept box directly follows a
+        lone PHI label ("Pt:" then "BROWN^MARY") is its value. Repeats until nothing
+        changes (a chain of pieces); returns whether any box changed. Policy ``phi`` with an
+        analyzer only (otherwise every readable text is blanked already)."""
         if self.settings.policy != "phi" or self.analyzer is None:
             return False
         rules = self.policy.rules
@@ -1141,8 +1142,8 @@ class PixelRedactor:
                     gap = _gap_along(p, k)
                     th = min(p.h, p.w)
                     close = gap <= max(3.0, 1.0 * th)
-                    why = ("digits-next-to-phi" if digits and close else
-                           ("head-of-phi" if p.decision == "phi" else "head-of-unreadable")
+                    why = ("digits-next-to-phi" if digits and close and p.decision == "phi"
+                           else ("head-of-phi" if p.decision == "phi" else "head-of-unreadable")
                            if head and close and _along_sign(p, k) <= 0 else
                            "label-value" if after_label and 0 <= _along_sign(p, k)
                            and gap <= max(4.0, 1.5 * th) else None)

@@ -129,6 +129,17 @@ def test_a_short_number_is_no_phone(analyzer: PhiAnalyzer) -> None:
         assert any(s.entity == "PHONE" for s in analyzer.analyze(phone)), phone
 
 
+def test_a_compression_ratio_is_no_date(analyzer: PhiAnalyzer) -> None:
+    """DerivationDescription says "compression ratio 10:1": the model took the "1" for a
+    date at 0.98, and "2097" of "2097:1" for an unsure one, which held GE's NM captures.
+    A time has two-digit minutes; times and dates stay."""
+    for text in ("Lossy compression ratio 10:1", "JPEG 2000 irreversible (lossy) 2097:1"):
+        assert any(s.entity == "DATE" for s in analyzer._model_spans([text])[0]), text
+        assert not [s for s in analyzer.analyze(text) if s.entity == "DATE"], text
+    for text in ("Scanned 10:15 on 2024-03-15", "seen 03/15/2024 at 9:45"):
+        assert any(s.entity == "DATE" for s in analyzer.analyze(text)), text
+
+
 def test_chinese_text(analyzer: PhiAnalyzer) -> None:
     text = "患者王小明，身份证号11010519491231002X，手机13912345678，住院号ZY123456"
     got = {text[s.start:s.end]: s.entity for s in analyzer.analyze(text, language="zh")}
