@@ -345,6 +345,40 @@ def _safe_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
     return len(t) >= 2 and not f.isdigit() and f in _folded(frozenset(safe_words))
 
 
+_NUMBER_HEAD = re.compile(r"^[-+x×]?\d{0,4}([.,]\d{0,2})?%?$", re.I)
+# characters no setting line is written with: a constrained search would waste its beams
+# on them (safe_reading strips some of them from its tokens)
+_NOT_ON_SETTINGS = re.compile(r"[^A-Za-z0-9 .,%/:;+×()-]")
+_PROBE_HEAD = re.compile(r"^[A-Z]{1,3}\d{0,2}(-\d{0,2})?[A-Z]?$", re.I)
+
+
+def setting_head(text: str, safe_words: frozenset[str] | set[str]) -> bool:
+    """Can a reading that begins with ``text`` still turn out all device terms
+    (:func:`safe_reading`, strict)? Every finished token is a safe token and the last one
+    begins a safe word, a short number or a probe name. What a constrained reading of an
+    unsure crop may grow into (ocr.Recogniser.alternatives ``allowed``)."""
+    if _NOT_ON_SETTINGS.search(text):
+        return False
+    *done, last = re.split(r"[\s/:;,]+", text)
+    for tok in done:
+        t = tok.strip(".()[]'\"")
+        if t and not _safe_token(t, safe_words):
+            return False
+    t = last.strip("()[]'\"")
+    if not t or _NUMBER_HEAD.match(t) or _PROBE_HEAD.match(t):
+        return True
+    heads, folded_heads = _heads(frozenset(safe_words))
+    t = t.rstrip(".")
+    return t.upper() in heads or fold(t) in folded_heads
+
+
+@lru_cache(maxsize=8)
+def _heads(words: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Every beginning of every safe word, as listed (upper case) and folded."""
+    return (frozenset(w[:k] for w in words for k in range(1, len(w) + 1)),
+            frozenset(f[:k] for f in _folded(words) for k in range(1, len(f) + 1)))
+
+
 _GLUED = re.compile(r"[A-Za-z%]+|[-+x×]?\d+(?:[.,]\d+)?%?")
 
 

@@ -14,7 +14,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -187,16 +187,24 @@ class Recogniser:
         return [r if r is not None else Reading("", 0.0) for r in out]
 
     def alternatives(self, crops: list[np.ndarray], n: int = 8, batch: int = 16,
-                     height: int = _IMG_H) -> list[list[tuple[str, float]]]:
+                     height: int = _IMG_H,
+                     allowed: Callable[[str], bool] | None = None
+                     ) -> list[list[tuple[str, float]]]:
         """The ``n`` likeliest readings of each crop (CTC prefix beam search over the
         recogniser's per-step probabilities, ``beam_search``), each with its probability
-        relative to the likeliest, best first: what else an unsure reading could be."""
+        relative to the likeliest reading, best first: what else an unsure reading could
+        be. ``allowed`` (a test on the text read so far) searches only readings of that
+        shape, still relative to the likeliest reading of any shape: how likely the crop
+        is to say something of that kind."""
         out: list[list[tuple[str, float]]] = [[] for _ in crops]
         chars = self.converter.character
         for i, width, padded, prob in self._probs(crops, batch, height):
             steps = min(len(prob), int(math.ceil(width * len(prob) / padded)) + 1)
-            out[i] = [("".join(chars[k] for k in seq), p)
-                      for seq, p in beam_search(prob[:steps], n)]
+            best = _beams(prob[:steps], 1)[0][1]
+            keep = None if allowed is None else (
+                lambda seq: allowed("".join(chars[k] for k in seq)))
+            out[i] = [("".join(chars[k] for k in seq), math.exp(lp - best))
+                      for seq, lp in _beams(prob[:steps], n, keep=keep)]
         return out
 
 
@@ -206,7 +214,18 @@ def beam_search(prob: np.ndarray, n: int, prune: float = 1e-2, top: int = 6
     the ``n`` likeliest label sequences, each with its probability relative to the first.
     Per step only the ``top`` classes above ``prune`` are followed (the rest carry almost
     no mass), so a crop costs about T × n × top updates."""
+    ranked = _beams(prob, n, prune, top)
+    first = ranked[0][1]
+    return [(seq, math.exp(lp - first) if first > -math.inf else 0.0) for seq, lp in ranked]
+
+
+def _beams(prob: np.ndarray, n: int, prune: float = 1e-2, top: int = 6,
+           keep: Callable[[tuple[int, ...]], bool] | None = None
+           ) -> list[tuple[tuple[int, ...], float]]:
+    """beam_search's beams with their natural-log probabilities; ``keep`` given, a label
+    sequence it refuses is never extended to (a constrained search)."""
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (p_blank, p_label)
+    log_scale = 0.0
     for row in prob:
         cand = [k for k in np.argsort(row)[::-1][:top] if k != 0 and row[k] >= prune]
         nxt: dict[tuple[int, ...], list[float]] = {}
@@ -218,13 +237,15 @@ def beam_search(prob: np.ndarray, n: int, prune: float = 1e-2, top: int = 6
                 e[1] += pnb * row[seq[-1]]          # the same label held
             for k in cand:
                 ext = seq + (int(k),)
+                if keep is not None and ext not in nxt and not keep(ext):
+                    continue
                 f = nxt.setdefault(ext, [0.0, 0.0])
                 # a repeated label needs a blank between its two emissions
                 f[1] += (pb if seq and seq[-1] == k else total) * row[k]
         ranked = sorted(nxt.items(), key=lambda kv: kv[1][0] + kv[1][1], reverse=True)[:n]
         scale = ranked[0][1][0] + ranked[0][1][1] or 1.0   # keep the numbers in range
+        log_scale += math.log(scale)
         beams = {seq: (pb / scale, pnb / scale) for seq, (pb, pnb) in ranked}
     ranked = sorted(((seq, pb + pnb) for seq, (pb, pnb) in beams.items()),
                     key=lambda sp: sp[1], reverse=True)
-    first = ranked[0][1] or 1.0
-    return [(seq, p / first) for seq, p in ranked]
+    return [(seq, log_scale + math.log(p) if p > 0 else -math.inf) for seq, p in ranked]

@@ -658,6 +658,9 @@ class PixelRedactor:
               (64, True, False), (40, True, False), (48, False, True), (64, False, True))
     # an alternative reading is taken only when at least this likely relative to the best
     _BEAM_MIN = 0.05
+    # a search constrained to device terms keeps this many times the beams: words that
+    # begin like one (any three letters may begin a probe name) crowd them
+    _LEXICON_BEAMS = 2
 
     def _retry_unreadable(self, frames_rgb: dict[int, np.ndarray], todo: list[Box]) -> None:
         """Read the boxes that would be blanked as unreadable again from other views of the
@@ -698,15 +701,21 @@ class PixelRedactor:
         (``alt_texts``), so an identifier, label or name the analyzer finds there still
         blanks the box. Returns the boxes still unreadable."""
         s = self.settings
-        crops, owner = _crops_of(frames_rgb, left)
         best: dict[int, tuple[str, float]] = {}
-        for (b, _), alts in zip(owner, self.recogniser.alternatives(crops, s.ocr_beams,
-                                                                     s.ocr_batch)):
-            for text, p in alts:
-                if p < self._BEAM_MIN or text == b.text or p <= best.get(id(b), ("", 0.0))[1]:
-                    continue
-                if self._safe(_as_read(b, text, b.ocr_conf), retry=True):
-                    best[id(b)] = (text, p)
+        words = self.policy.rules.safe_words
+        searches = [None, lambda t: match.setting_head(t, words)] if s.ocr_lexicon else [None]
+        for allowed in searches:
+            todo = [b for b in left if id(b) not in best]
+            crops, owner = _crops_of(frames_rgb, todo)
+            n = s.ocr_beams if allowed is None else self._LEXICON_BEAMS * s.ocr_beams
+            for (b, _), alts in zip(owner, self.recogniser.alternatives(
+                    crops, n, s.ocr_batch, allowed=allowed)):
+                for text, p in alts:
+                    if (p < self._BEAM_MIN or text == b.text
+                            or p <= best.get(id(b), ("", 0.0))[1]):
+                        continue
+                    if self._safe(_as_read(b, text, b.ocr_conf), retry=True):
+                        best[id(b)] = (text, p)
         for b in left:
             if id(b) in best:
                 b.alt_texts = [*b.alt_texts, b.text]

@@ -76,7 +76,10 @@ class PixelSettings:
     reread_extended: bool = True
     # an unreadable box is read as one of the recogniser's this many likeliest readings
     # when that one is all device terms (redactor._reread_alternatives; 0: off)
-    ocr_beams: int = 8
+    ocr_beams: int = 24
+    # ...and, when none of those is, as the likeliest reading made of device terms only
+    # (a search constrained to them, match.setting_head) at least as likely (False: off)
+    ocr_lexicon: bool = True
     # the second look also asks english_g2 as published (with a fine-tuned recogniser)
     retry_base: bool = True
     # other looks of the detector at every frame (detector.view); their boxes are added
@@ -135,6 +138,7 @@ class PixelSettings:
             "split_lines": section.bool("split_lines", d.split_lines),
             "reread_extended": section.bool("reread_extended", d.reread_extended),
             "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
+            "ocr_lexicon": section.bool("ocr_lexicon", d.ocr_lexicon),
             "retry_base": section.bool("retry_base", d.retry_base),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
             "unknown_word_letters": section.int("unknown_word_letters",

@@ -172,6 +172,21 @@ def test_safe_reading(policy, text, safe):
     assert safe_reading(text, policy.rules.safe_words) is safe
 
 
+@pytest.mark.parametrize("text, head", [
+    ("", True), ("Ga", True), ("Gain 45 d", True), ("Gain 45 dB", True), ("TR 500 T", True),
+    ("12.5%", True), ("C5-", True), ("Rossi", False), ("Gein 45", False),
+    ("Gain ')", False), ("MRN 12", False),
+])
+def test_setting_head(policy, text, head):
+    """What a search constrained to device terms may still grow: every finished token a
+    safe one, the last the start of a term, a number or a probe name."""
+    from deid_node.pixels.match import safe_reading, setting_head
+    words = policy.rules.safe_words
+    assert setting_head(text, words) is head
+    if text and safe_reading(text, words) and "'" not in text:
+        assert head   # a whole device-term reading is its own head
+
+
 @pytest.mark.parametrize("text, hit", [
     ("Dr. DOE", True), ("Dr: DOE", True), ("Dr DOE", True), ("Dr", True), ("Dr.", True),
     ("Ref: Dr Smith", True), ("Dr O'Brien", True), ("DR 60", False), ("DR60", False),

@@ -518,6 +518,20 @@ def test_beam_search_sums_the_paths_of_a_reading():
     assert tie[()] == pytest.approx(0.16 / 0.33) and tie[(1, 2)] == pytest.approx(0.09 / 0.33)
 
 
+def test_constrained_search_weighs_its_reading_against_the_likeliest():
+    """A search that may not use class 1 finds "b" (0.15 over three paths) and says how
+    likely it is beside the likeliest reading of any shape ("a", 0.48)."""
+    import math
+
+    from deid_node.pixels.ocr import _beams
+    prob = np.array([[0.1, 0.6, 0.3], [0.1, 0.6, 0.3]])
+    best = _beams(prob, 4)[0]
+    assert best[0] == (1,) and math.exp(best[1]) == pytest.approx(0.48)
+    got = _beams(prob, 4, keep=lambda seq: 1 not in seq)
+    assert got[0][0] == (2,) and math.exp(got[0][1]) == pytest.approx(0.15)
+    assert all(1 not in seq for seq, _ in got)
+
+
 def test_unsure_setting_is_read_as_a_likely_alternative(redactor):
     """"Depth 14 cm" at 8 px reads "Depth 14om" at 0.14, no device term, and was blanked;
     one of the recogniser's likeliest readings ("Depth 14 mm") is all device terms, and the
@@ -554,6 +568,40 @@ def test_alternative_reading_never_hides_phi_in_the_first(redactor, monkeypatch)
     red.read_and_decide({0: img}, [b], collect(make_dataset(img)))
     assert b.text == "Gain 45 dB" and b.alt_texts == ["PID4471923"]
     assert (b.decision, b.why) == ("phi", "identity")
+
+
+def test_unsure_setting_is_read_as_its_likeliest_device_terms(redactor, monkeypatch):
+    """When none of the likeliest readings is all device terms, a search constrained to
+    them is asked ("Gein45 d0" → "Gain 45 dB" at 0.2 of the best) and its reading taken at
+    ``_BEAM_MIN`` or more; with pixels.ocr_lexicon off, or less likely, the box stays
+    blanked."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((40, 300, 3), np.uint8)
+    a = draw_text(img, "Gain 45 dB", (10, 10), 9, font=FONT)
+    monkeypatch.setattr(redactor.recogniser, "read", lambda crops, *a, **k: [
+        Reading("Gein45 d0", 0.1)] * len(crops))
+
+    def alternatives(crops, n, batch, height=48, allowed=None):
+        if allowed is None:
+            return [[("Gein45 d0", 1.0), ("Gein45 dO", 0.4)]] * len(crops)
+        assert allowed("Gain 45 dB") and not allowed("Gein45")
+        return [[("Gain 45 dB", likely)]] * len(crops)
+
+    monkeypatch.setattr(redactor.recogniser, "alternatives", alternatives)
+
+    def box(**changes):
+        b = Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=0.95, spread=0.0, frame=0)
+        red = _bare(redactor, ocr_retry=True, reread_extended=False, **changes)
+        red._RETRY = ()
+        red.read_and_decide({0: img}, [b], None)
+        return b
+
+    likely = 0.2
+    b = box()
+    assert (b.decision, b.text, b.alt_texts) == ("kept", "Gain 45 dB", ["Gein45 d0"])
+    assert box(ocr_lexicon=False).decision == "uncertain"
+    likely = 0.01
+    assert box().decision == "uncertain"
 
 
 def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
