@@ -699,7 +699,10 @@ class PixelRedactor:
         likely as the best is all device terms (``_safe``, strict, at the box's own OCR
         confidence, as a retry), read the box as that; the first reading stays beside it
         (``alt_texts``), so an identifier, label or name the analyzer finds there still
-        blanks the box. Returns the boxes still unreadable."""
+        blanks the box. When none of them is (``ocr_lexicon``), a search that may only
+        grow device terms (match.setting_head) looks deeper for one: the likeliest reading
+        of that kind, on the same terms ("Pn D Pen" → "Ph 0 Res"). Returns the boxes still
+        unreadable."""
         s = self.settings
         best: dict[int, tuple[str, float]] = {}
         words = self.policy.rules.safe_words
