@@ -201,11 +201,23 @@ class Recogniser:
         for i, width, padded, prob in self._probs(crops, batch, height):
             steps = min(len(prob), int(math.ceil(width * len(prob) / padded)) + 1)
             best = _beams(prob[:steps], 1)[0][1]
-            keep = None if allowed is None else (
+            keep = None if allowed is None else _memo(
                 lambda seq: allowed("".join(chars[k] for k in seq)))
             out[i] = [("".join(chars[k] for k in seq), math.exp(lp - best))
                       for seq, lp in _beams(prob[:steps], n, keep=keep)]
         return out
+
+
+def _memo(test: Callable[[tuple[int, ...]], bool]) -> Callable[[tuple[int, ...]], bool]:
+    """``test`` asked once per label sequence: the beams change little from step to step
+    (most steps emit the blank), so the same extensions come up again and again."""
+    seen: dict[tuple[int, ...], bool] = {}
+
+    def ask(seq: tuple[int, ...]) -> bool:
+        if seq not in seen:
+            seen[seq] = test(seq)
+        return seen[seq]
+    return ask
 
 
 def beam_search(prob: np.ndarray, n: int, prune: float = 1e-2, top: int = 6
