@@ -191,11 +191,12 @@ class Recogniser:
                      allowed: Callable[[str], bool] | None = None
                      ) -> list[list[tuple[str, float]]]:
         """The ``n`` likeliest readings of each crop (CTC prefix beam search over the
-        recogniser's per-step probabilities, ``beam_search``), each with its probability
-        relative to the likeliest reading, best first: what else an unsure reading could
-        be. ``allowed`` (a test on the text read so far) searches only readings of that
-        shape, still relative to the likeliest reading of any shape: how likely the crop
-        is to say something of that kind."""
+        recogniser's per-step probabilities, ``beam_search``), best first, each with its
+        probability relative to the reading of a one-beam search (about the recogniser's
+        own first reading; above 1 where a wider search finds a likelier one): what else
+        an unsure reading could be. ``allowed`` (a test on the text read so far) searches
+        only readings of that shape, against the same reference: how likely the crop is to
+        say something of that kind."""
         out: list[list[tuple[str, float]]] = [[] for _ in crops]
         chars = self.converter.character
         for i, width, padded, prob in self._probs(crops, batch, height):
