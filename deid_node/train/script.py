@@ -123,11 +123,14 @@ def run(args: argparse.Namespace) -> int:
     dev = feed.device(args.device)
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    step, spent = 0, 0.0
+    step, spent, ran_on = 0, 0.0, set()
     ckpt: Path = args.checkpoint
     if (blob := checkpoint.resume(ckpt, model, opt)) is not None:
         step, spent = int(blob["step"]), float(blob["train_seconds"])
+        ran_on = set(blob.get("devices", ()))
         print(f"resumed from {ckpt} at step {step}", flush=True)
+    if step < args.steps:
+        ran_on.add(dev.type)  # the metrics name the devices the steps ran on, not the eval's
     t0 = time.time()
     loss_fn = torch.nn.BCEWithLogitsLoss()
     stream = feed.batches(functools.partial(batch_at, args.seed, args.batch),
@@ -136,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     model.train()
     while step < args.steps:
         if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
-            checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0)
+            checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0,
+                            devices=sorted(ran_on))
             print(f"chunk done at step {step}; run the same command again to resume", flush=True)
             return 3
         step += 1
@@ -151,13 +155,14 @@ def run(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             print(f"step {step} loss {np.mean(losses[-50:]):.4f} {time.time() - t0:.0f}s", flush=True)
         if step % args.checkpoint_every == 0:
-            checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0)
+            checkpoint.save(ckpt, model, opt, step=step, train_seconds=spent + time.time() - t0,
+                            devices=sorted(ran_on))
     stream.close()
     model.to("cpu").eval()
     train_seconds = spent + time.time() - t0
     metrics = {"heldout": measure(script.ScriptCheck(model), held_out(args.eval_images)),
                "steps": step, "batch": args.batch, "lr": args.lr,
-               f"train_minutes_{dev.type}": round(train_seconds / 60, 1)}
+               f"train_minutes_{'+'.join(sorted(ran_on))}": round(train_seconds / 60, 1)}
     out = weights.WEIGHTS_DIR / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {k: (v.half() if v.is_floating_point() else v)
