@@ -935,6 +935,9 @@ class PixelRedactor:
         times = self.read_and_decide(frames_rgb, boxes, identity)
         boxes = self._cut_safe_ends(boxes, identity)
         self._join_line_pieces(boxes)
+        # before the ink is followed: a box the check blanks is followed like any other,
+        # and no longer stops its neighbours' extension as a kept box would
+        self._check_script(frames_rgb, boxes)
         if self.settings.extend_ink > 0:
             done: set[int] = set()
             for _ in range(4):
@@ -945,7 +948,6 @@ class PixelRedactor:
                 # an extension that ran up to a kept piece of the same ID joins it too
                 if not self._join_line_pieces(boxes):
                     break
-        self._check_script(frames_rgb, boxes)
         blank_twins(boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
