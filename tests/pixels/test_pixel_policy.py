@@ -191,6 +191,11 @@ def test_setting_head(policy, text, head):
     ("Dr. DOE", True), ("Dr: DOE", True), ("Dr DOE", True), ("Dr", True), ("Dr.", True),
     ("Ref: Dr Smith", True), ("Dr O'Brien", True), ("DR 60", False), ("DR60", False),
     ("Gain 45 dB", False),
+    # a year cut off with its date separator; numbers and frame counts are not
+    ("1979/", True), ("2024-", True), ("/1968", True), (" .2011", True),
+    ("-1968", True),
+    ("34/120", False), ("1/2", False), ("2000", False), ("1.2000/", False),
+    ("Frame 20/2012 Gain", False),
 ])
 def test_phi_patterns(policy, text, hit):
     assert any(p.search(text) for p in policy.rules.phi_patterns) is hit
