@@ -37,7 +37,7 @@ class PixelSettings:
     # the script check under weights/ (pixels.script; "": off): a box it finds in a script
     # the recogniser cannot read (Han...) is blanked, never kept on its Latin reading
     script_check: str = "script/script_net.pt"
-    other_script_threshold: float = 0.7
+    other_script_threshold: float = 0.5
     # the script check does not overrule a reading at `ocr_confident` or more that is all
     # device terms with one spelled as listed of this many letters ("Frq 3.5 MHz" at 0.94,
     # "Obstetric" at 0.999 scored as Han): Han, Hangul and Hebrew are read as digits or a
