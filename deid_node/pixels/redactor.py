@@ -135,6 +135,13 @@ def _crop_rect(b: "Box", width: int, height: int) -> tuple[int, int, int, int]:
             min(width, int(math.ceil(b.x1)) + p), min(height, int(math.ceil(b.y1)) + p))
 
 
+def _crop_aspect(b: "Box", shape: tuple[int, ...]) -> float:
+    """Long side over short side of the recogniser's crop of a box: its width in the
+    recogniser's input, in line heights, and so the cost of reading it."""
+    x0, y0, x1, y1 = _crop_rect(b, shape[1], shape[0])
+    return max(x1 - x0, y1 - y0) / max(1, min(x1 - x0, y1 - y0))
+
+
 def _tall(b: "Box") -> bool:
     """Text rotated on a side edge: read from the crop turned both ways."""
     return b.h > 1.6 * b.w
@@ -669,7 +676,7 @@ class PixelRedactor:
         boxes into device terms. A reading that is not all device terms is never taken from
         a retry (best-of-several would make more confident misreadings)."""
         s = self.settings
-        left = [b for b in todo if b.ocr_conf < s.ocr_confidence_floor and not self._safe(b)]
+        left = self._second_look_boxes(frames_rgb, todo)
         for height, luma, base in self._RETRY:
             if not left:
                 return
@@ -690,6 +697,28 @@ class PixelRedactor:
             left = self._reread_alternatives(frames_rgb, left)
         if left and s.reread_extended:
             self._reread_extended(frames_rgb, left, todo)
+
+    def _second_look_boxes(self, frames_rgb: dict[int, np.ndarray], todo: list[Box]
+                           ) -> list[Box]:
+        """The unreadable boxes the second look reads, in their order: those whose crop is
+        at most ``retry_max_aspect`` line heights long (it can keep a box only as device
+        terms, which are short), the shortest first while their crops add up to at most
+        ``retry_max_length`` line heights (each is read in every view: this bounds the
+        time). The others stay unreadable, and so are blanked."""
+        s = self.settings
+        unread = [b for b in todo if b.ocr_conf < s.ocr_confidence_floor and not self._safe(b)]
+        length = {id(b): _crop_aspect(b, frames_rgb[b.frame].shape) for b in unread}
+        # what reading it again costs: a tall box is read both ways up
+        cost = {id(b): length[id(b)] * len(_turns(b)) for b in unread}
+        chosen: set[int] = set()
+        used = 0.0
+        for b in sorted(unread, key=lambda b: cost[id(b)]):
+            if used + cost[id(b)] > s.retry_max_length:
+                break
+            if length[id(b)] <= s.retry_max_aspect:
+                used += cost[id(b)]
+                chosen.add(id(b))
+        return [b for b in unread if id(b) in chosen]
 
     def _reread_alternatives(self, frames_rgb: dict[int, np.ndarray], left: list[Box]
                              ) -> list[Box]:

@@ -60,6 +60,15 @@ class PixelSettings:
     # can hold: "w" (a window setting) read from "Acc: 17131969" by one of six views is
     # refused, "B" in a box two or three characters wide is not.
     retry_min_fill: float = 0.3
+    # the second look reads a box again only when its crop is at most this many times as
+    # wide as high: it can only keep a box as device terms, which are short, and a long
+    # crop costs a read of every view (on 139 tuning images none over 10 was kept by it,
+    # and they took 40% of its reading; edge slivers of a radiograph held it for 49 s)
+    retry_max_aspect: float = 10.0
+    # ...and reads boxes (the shortest first) only while their crops add up to at most
+    # this many line heights: a bound on its time per instance (2 of 770 reads of the
+    # tuning and evaluation splits went over; the rest stay unreadable, and so blanked)
+    retry_max_length: float = 50.0
     # lenient_safe: a term this long may be matched one edit away ("Pegsist"); shorter
     # words are left alone (one edit turns "Stone" into "Store").
     fuzzy_min_letters: int = 6
@@ -132,6 +141,10 @@ class PixelSettings:
             "lenient_safe": section.bool("lenient_safe", d.lenient_safe),
             "line_gap_ink": section.float("line_gap_ink", d.line_gap_ink, 0.0, 0.5),
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
+            "retry_max_aspect": section.float("retry_max_aspect", d.retry_max_aspect,
+                                              1.0, 100.0),
+            "retry_max_length": section.float("retry_max_length", d.retry_max_length,
+                                              0.0, 10000.0),
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),

@@ -604,6 +604,40 @@ def test_unsure_setting_is_read_as_its_likeliest_device_terms(redactor, monkeypa
     assert box().decision == "uncertain"
 
 
+def test_second_look_reads_short_boxes_within_its_length(redactor, monkeypatch):
+    """The second look reads an unreadable box again only when its crop is at most
+    ``retry_max_aspect`` line heights long, the likeliest text first while the crops add up
+    to ``retry_max_length``; the others are not read again and stay blanked."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((120, 600, 3), np.uint8)
+    short = draw_text(img, "Gain 45 dB", (10, 10), 9, font=FONT)
+    other = draw_text(img, "Gain 45 dB", (10, 50), 9, font=FONT)
+    long_ = draw_text(img, "Gain 45 dB Frq 3.5 MHz Vel 45 cm/s Gn 62 MI 1.2 TIS 0.3", (10, 90), 9,
+                      font=FONT)     # its crop: about 12 line heights long
+    reads: dict[int, int] = {}      # crops read per recogniser height
+
+    def read(crops, batch=16, height=48):
+        reads[height] = reads.get(height, 0) + len(crops)
+        return [Reading("Gein45 d0", 0.1)] * len(crops)
+
+    monkeypatch.setattr(redactor.recogniser, "read", read)
+
+    def boxes(**changes):
+        reads.clear()
+        out = [Box(a[0] - 2, a[1] - 2, a[2] + 2, a[3] + 2, score=sc, spread=0.0, frame=0)
+               for a, sc in ((short, 0.9), (other, 0.95), (long_, 0.99))]
+        red = _bare(redactor, ocr_retry=True, ocr_beams=0, reread_extended=False,
+                    retry_base=False, **changes)
+        red._RETRY = ((64, False, False),)     # one other view, at height 64
+        red.read_and_decide({0: img}, out, None)
+        assert reads[48] == 3 and all(b.decision == "uncertain" for b in out)
+        return reads.get(64, 0)
+
+    assert boxes() == 2                           # the long line is not read again
+    assert boxes(retry_max_aspect=100.0) == 3
+    assert boxes(retry_max_length=4.0) == 1       # room for one short box (3 long) only
+
+
 def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
     """"Gn 62 Acc: 949870579394" is one detection: the box is cut at the space the
     recogniser read after "Gn 62", the setting stays and every digit of the ID is blanked;
