@@ -36,7 +36,22 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _FLAT_GAP = 12.0            # grey levels: the most variation a gap between fields may hold
 _TILE_ABOVE = 1100          # long side (px) from which native-resolution tiles are added
 _TILE = (480, 640)          # tile height, width: the detector's native working size
-_OVERLAP = 96
+_OVERLAP = 96                # pixels two neighbouring tiles share
+
+
+def _seen_whole_by_neighbour(box: tuple[float, float, float, float], tile_h: int, tile_w: int,
+                             below: bool, right: bool, above: bool, left: bool) -> bool:
+    """Whether a detection in a tile (tile coordinates) runs into an edge the tile shares
+    with a neighbour while lying within the band the two share: the neighbour sees that
+    text away from its own edge. The detector proposes boxes along a tile's edges where
+    the image goes on (a row of them across a radiograph at every tile boundary, blanked as
+    unreadable), so such a box is left to the neighbour's look."""
+    x0, y0, x1, y1 = box
+    near = 8.0      # one cell of the detector's features: its boxes stop short of an edge
+    return ((below and y1 > tile_h - near and y0 >= tile_h - _OVERLAP)
+            or (above and y0 < near and y1 <= _OVERLAP)
+            or (right and x1 > tile_w - near and x0 >= tile_w - _OVERLAP)
+            or (left and x0 < near and x1 <= _OVERLAP))
 
 
 @dataclass
@@ -582,6 +597,9 @@ class PixelRedactor:
                         continue
                     for d in detector.mc_detect(self.model, tile, passes=s.mc_passes,
                                                 score_floor=floor, seed=frame):
+                        if _seen_whole_by_neighbour(d.box, *tile.shape[:2], below=y + th < h,
+                                                    right=x + tw < w, above=y > 0, left=x > 0):
+                            continue
                         x0, y0, x1, y1 = d.box
                         out.append(Box(x0 + x, y0 + y, x1 + x, y1 + y, score=d.score,
                                        spread=d.spread, frame=frame, seen_in=[frame]))

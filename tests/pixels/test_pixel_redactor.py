@@ -175,6 +175,38 @@ def test_real_ultrasound_phi_is_gone(redactor, name, frame, phi):
         assert _ink_left(out, tuple(box), frame) == 0, f"{name}: {label} at {box} still visible"
 
 
+def test_tile_seams_of_a_large_radiograph(redactor):
+    """A 1760×2140 radiograph is also read in overlapping native tiles. The detector
+    proposes boxes along a tile's edges where the image goes on; left in, they blanked a
+    row of the image at every seam. Text on a seam is seen whole by the neighbouring tile
+    and blanked; the image's plain background along the seams is not blanked."""
+    from deid_node.pixels.redactor import _OVERLAP, _TILE
+    s = burned.generate(4300, "heldout", 1760, 2140, n_text=(0, 0), background="xray")
+    grey = (s.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+    img = (grey * 16).astype(np.uint16)
+    ink = np.zeros(img.shape, np.uint8)
+    seam_y = _TILE[0] - 6                     # across the first row of tiles' lower edge
+    seam_x = _TILE[1] - 60                    # across the first column's right edge
+    name = draw_text(ink, "DOE, JOHN", (900, seam_y), 16, font=FONT)
+    pid = draw_text(ink, "PID4471923", (seam_x, 1000), 16, font=FONT)
+    img[ink > 0] = 4095
+    ds = make_dataset(img, modality="CR", sop_class="1.2.840.10008.5.1.4.1.1.1")
+    ds.BitsStored, ds.HighBit = 12, 11
+    res = redactor.process(ds, collect(ds))
+    assert _blanked(ds, name) and _blanked(ds, pid)
+    starts = range(_TILE[0] - _OVERLAP, 1760 - _OVERLAP, _TILE[0] - _OVERLAP)
+    seams = [*starts, *(y + _TILE[0] for y in starts if y + _TILE[0] < 1760)]
+
+    def near(b, box, m=24):
+        return not (b["x1"] < box[0] - m or b["x0"] > box[2] + m
+                    or b["y1"] < box[1] - m or b["y0"] > box[3] + m)
+
+    on_seams = [b for b in res.boxes if b["decision"] != "kept"
+                and not near(b, name) and not near(b, pid)
+                and any(b["y0"] - 8 <= y <= b["y1"] + 8 for y in seams)]
+    assert not on_seams, on_seams
+
+
 def test_small_text_on_large_radiograph_is_found(redactor):
     """2000×1600 DX: 16 px text would be ~5 px at the detector's working size; the native
     tiles must find it."""
