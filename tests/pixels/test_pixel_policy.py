@@ -32,6 +32,9 @@ def _ds(**kw):
     ({"modality": "CT", "sop_class": CT, "image_type": "ORIGINAL\\PRIMARY\\AXIAL"}, "skip"),
     ({"modality": "MR", "sop_class": "1.2.840.10008.5.1.4.1.1.4"}, "skip"),
     ({"modality": "CT", "sop_class": CT, "image_type": "DERIVED\\SECONDARY\\SCREEN"}, "scan"),
+    ({"modality": "CT", "sop_class": CT, "image_type": "ORIGINAL\\PRIMARY\\LOCALIZER"}, "scan"),
+    ({"modality": "MR", "sop_class": "1.2.840.10008.5.1.4.1.1.4",
+      "image_type": "ORIGINAL\\PRIMARY\\LOCALIZER"}, "scan"),
     ({"modality": "CT", "sop_class": CT, "burned_in": "YES"}, "scan"),
     ({"modality": "CT", "sop_class": CT, "burned_in": "NO"}, "skip"),
     ({"modality": "US", "sop_class": US}, "scan"),               # BurnedInAnnotation missing
