@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--locale", choices=burned.LOCALES, default="en",
                     help="zh, ja, ko: Chinese, Japanese, Korean screens (names, national IDs, "
                          "phones) in held-out CJK fonts")
+    ap.add_argument("--size", default=None, metavar="HxW",
+                    help="image size (default: the generator's, about 640x480); large "
+                         "ones (1760x2140, a chest radiograph) are also read in tiles")
+    ap.add_argument("--background", default=None, help="one background kind (e.g. xray)")
     ap.add_argument("--out", type=Path, default=Path("var/eval/diag.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
@@ -166,14 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     analyzer, _ = load_analyzer(True)
     red = PixelRedactor.load(settings, analyzer)
     thr = settings.uncertainty_threshold if args.threshold is None else args.threshold
+    h, w = (int(v) for v in args.size.lower().split("x")) if args.size else (None, None)
     rows = []
     t0 = time.time()
     for i in range(args.n):
-        row = diagnose(red, burned.generate(args.seed + i, "heldout", locale=args.locale))
+        row = diagnose(red, burned.generate(args.seed + i, "heldout", h, w, locale=args.locale,
+                                            background=args.background))
         for m in row["misses"] + row["lost"]:
             m["image_seed"] = args.seed + i   # to look at the image again
         rows.append(row)
-        if (i + 1) % 50 == 0:
+        if (i + 1) % (50 if h is None else 5) == 0:
             print(f"{i + 1}/{args.n} {time.time() - t0:.0f}s", flush=True)
     misses = [m for r in rows for m in r["misses"]]
     lost = [m for r in rows for m in r["lost"]]

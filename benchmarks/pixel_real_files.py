@@ -3,9 +3,14 @@
 Before: the original frame with the boxes the stage found (red: PHI, orange: unreadable or
 ambiguous → blanked, green: kept). After: the written-back instance, re-read from bytes.
 PNGs go to docs/img/pixels/ (or ``--png-dir``); a JSON summary (no OCR text) is printed.
+``--extra`` adds other files (PNGs for each, at most 768 px on the long side): the
+DICOM test files of Microsoft Presidio's image redactor, with pseudo-PHI burned into a
+chest radiograph, a CT localizer and a PET/CT fusion, are not shipped here (docs/pixels.md,
+*Real files*).
 
     .venv/bin/python benchmarks/pixel_real_files.py
     .venv/bin/python benchmarks/pixel_real_files.py --png-dir var/eval/png   # a trial run
+    .venv/bin/python benchmarks/pixel_real_files.py --png-dir var/eval/png --extra F.dcm ...
 """
 from __future__ import annotations
 
@@ -39,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--png-dir", type=Path, default=ROOT / "docs" / "img" / "pixels")
+    ap.add_argument("--extra", type=Path, nargs="*", default=[],
+                    help="more DICOM files to run (a PNG pair for each)")
+    ap.add_argument("--only-extra", action="store_true", help="skip pydicom's files")
     args = ap.parse_args(argv)
     from pydicom.data import get_testdata_file
 
@@ -49,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     outdir = args.png_dir
     outdir.mkdir(parents=True, exist_ok=True)
     summary = []
-    for name, frame in FILES:
-        path = get_testdata_file(name)
+    runs = [] if args.only_extra else [(Path(get_testdata_file(n)), f, n in PNG_FILES)
+                                       for n, f in FILES]
+    runs += [(p, 0, True) for p in args.extra]
+    for path, frame, png in runs:
+        name = path.name
         original = pydicom.dcmread(path)
         ds = pydicom.dcmread(path)
         t0 = time.perf_counter()
@@ -60,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         ds.save_as(buf, enforce_file_format=True)
         after = pydicom.dcmread(io.BytesIO(buf.getvalue()))
         stem = name.removesuffix(".dcm")
-        if name in PNG_FILES:
-            render_png(original, res.boxes, outdir / f"{stem}_before.png", frame)
-            render_png(after, [], outdir / f"{stem}_after.png", frame)
+        if png:
+            for png_path in (render_png(original, res.boxes, outdir / f"{stem}_before.png",
+                                        frame),
+                             render_png(after, [], outdir / f"{stem}_after.png", frame)):
+                _fit(png_path, 768)
         summary.append({"file": name, "frames": res.frames, "ms": round(ms),
                         "decisions": dict(Counter(b["decision"] for b in res.boxes)),
                         "uncertainty": res.uncertainty, "quarantine": res.quarantine_reason,
@@ -73,6 +86,17 @@ def main(argv: list[str] | None = None) -> int:
                         "method_codes": res.method_codes})
         print(json.dumps(summary[-1]), flush=True)
     return 0
+
+
+def _fit(path: Path, side: int) -> None:
+    """Shrink a PNG to at most ``side`` pixels on its long side (a radiograph's full size
+    is megabytes of PNG)."""
+    from PIL import Image
+    with Image.open(path) as im:
+        if max(im.size) <= side:
+            return
+        im.thumbnail((side, side), Image.LANCZOS)
+        im.save(path)
 
 
 if __name__ == "__main__":
