@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     outdir = args.png_dir
     outdir.mkdir(parents=True, exist_ok=True)
     summary = []
-    runs = [] if args.only_extra else [(Path(get_testdata_file(n)), f, n in PNG_FILES)
+    runs = [] if args.only_extra else [(Path(get_testdata_file(n)), f, n in PNG_FILES, False)
                                        for n, f in FILES]
-    runs += [(p, 0, True) for p in args.extra]
-    for path, frame, png in runs:
+    runs += [(p, 0, True, True) for p in args.extra]
+    for path, frame, png, shrink in runs:
         name = path.name
         original = pydicom.dcmread(path)
         ds = pydicom.dcmread(path)
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             for png_path in (render_png(original, res.boxes, outdir / f"{stem}_before.png",
                                         frame),
                              render_png(after, [], outdir / f"{stem}_after.png", frame)):
-                _fit(png_path, 768)
+                if shrink:
+                    _fit(png_path, 768)
         summary.append({"file": name, "frames": res.frames, "ms": round(ms),
                         "decisions": dict(Counter(b["decision"] for b in res.boxes)),
                         "uncertainty": res.uncertainty, "quarantine": res.quarantine_reason,
