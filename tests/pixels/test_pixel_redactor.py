@@ -638,8 +638,8 @@ def test_unsure_setting_is_read_as_its_likeliest_device_terms(redactor, monkeypa
 
 def test_second_look_reads_short_boxes_within_its_length(redactor, monkeypatch):
     """The second look reads an unreadable box again only when its crop is at most
-    ``retry_max_aspect`` line heights long, the likeliest text first while the crops add up
-    to ``retry_max_length``; the others are not read again and stay blanked."""
+    ``retry_max_aspect`` line heights long, the shortest first while the crops add up to
+    ``retry_max_length``; the others are not read again and stay blanked."""
     from deid_node.pixels.redactor import Box
     img = np.zeros((120, 600, 3), np.uint8)
     short = draw_text(img, "Gain 45 dB", (10, 10), 9, font=FONT)
