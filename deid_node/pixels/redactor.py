@@ -42,16 +42,19 @@ _OVERLAP = 96                # pixels two neighbouring tiles share
 def _seen_whole_by_neighbour(box: tuple[float, float, float, float], tile_h: int, tile_w: int,
                              below: bool, right: bool, above: bool, left: bool) -> bool:
     """Whether a detection in a tile (tile coordinates) runs into an edge the tile shares
-    with a neighbour while lying within the band the two share: the neighbour sees that
-    text away from its own edge. The detector proposes boxes along a tile's edges where
-    the image goes on (a row of them across a radiograph at every tile boundary, blanked as
-    unreadable), so such a box is left to the neighbour's look."""
+    with a neighbour while lying within the band the two share, clear of the band's other
+    end: the neighbour sees that text away from its own edge. The detector proposes boxes
+    along a tile's edges where the image goes on (a row of them across a radiograph at
+    every tile boundary, blanked as unreadable), so such a box is left to the neighbour's
+    look. A box that fills the band from end to end touches an edge in both tiles; the
+    margin at the other end keeps it in both, so that neither leaves it to the other."""
     x0, y0, x1, y1 = box
     near = 8.0      # one cell of the detector's features: its boxes stop short of an edge
-    return ((below and y1 > tile_h - near and y0 >= tile_h - _OVERLAP)
-            or (above and y0 < near and y1 <= _OVERLAP)
-            or (right and x1 > tile_w - near and x0 >= tile_w - _OVERLAP)
-            or (left and x0 < near and x1 <= _OVERLAP))
+    far = _OVERLAP - near
+    return ((below and y1 > tile_h - near and y0 >= tile_h - far)
+            or (above and y0 < near and y1 <= far)
+            or (right and x1 > tile_w - near and x0 >= tile_w - far)
+            or (left and x0 < near and x1 <= far))
 
 
 @dataclass

@@ -189,11 +189,14 @@ def test_tile_seams_of_a_large_radiograph(redactor):
     seam_x = _TILE[1] - 60                    # across the first column's right edge
     name = draw_text(ink, "DOE, JOHN", (900, seam_y), 16, font=FONT)
     pid = draw_text(ink, "PID4471923", (seam_x, 1000), 16, font=FONT)
+    # about as long as the band two tiles share, from its one end to the other: each tile
+    # sees it touch an edge of the band, and neither may leave it to the other
+    band = draw_text(ink, "PID 4471923587", (_TILE[1] - _OVERLAP + 8, 1300), 11, font=FONT)
     img[ink > 0] = 4095
     ds = make_dataset(img, modality="CR", sop_class="1.2.840.10008.5.1.4.1.1.1")
     ds.BitsStored, ds.HighBit = 12, 11
     res = redactor.process(ds, collect(ds))
-    assert _blanked(ds, name) and _blanked(ds, pid)
+    assert _blanked(ds, name) and _blanked(ds, pid) and _blanked(ds, band), band
     starts = range(_TILE[0] - _OVERLAP, 1760 - _OVERLAP, _TILE[0] - _OVERLAP)
     seams = [*starts, *(y + _TILE[0] for y in starts if y + _TILE[0] < 1760)]
 
@@ -202,9 +205,28 @@ def test_tile_seams_of_a_large_radiograph(redactor):
                     or b["y1"] < box[1] - m or b["y0"] > box[3] + m)
 
     on_seams = [b for b in res.boxes if b["decision"] != "kept"
-                and not near(b, name) and not near(b, pid)
+                and not near(b, name) and not near(b, pid) and not near(b, band)
                 and any(b["y0"] - 8 <= y <= b["y1"] + 8 for y in seams)]
     assert not on_seams, on_seams
+
+
+def test_a_tile_leaves_to_its_neighbour_only_what_the_neighbour_sees_whole():
+    """Tile A's right edge is at 640; its neighbour B starts 96 px before it. A box in A
+    along that edge, inside the shared band, is left to B; a box that fills the band from
+    end to end touches an edge in A and in B, and is kept in both (dropped in both, it
+    would be read by neither)."""
+    from deid_node.pixels.redactor import _OVERLAP, _seen_whole_by_neighbour
+    sides = {"below": False, "above": False, "left": False}
+    a_right = dict(sides, right=True)
+    b_left = dict(sides, right=False, left=True)
+    assert _seen_whole_by_neighbour((600, 50, 637, 60), 480, 640, **a_right)
+    assert _seen_whole_by_neighbour((2, 50, 40, 60), 480, 640, **b_left)
+    assert not _seen_whole_by_neighbour((500, 50, 637, 60), 480, 640, **a_right)  # reaches out
+    assert not _seen_whole_by_neighbour((600, 50, 637, 60), 480, 640, **sides, right=False)
+    filling = (640 - _OVERLAP + 3, 50, 637, 60)          # the band, end to end, in A
+    in_b = (filling[0] - (640 - _OVERLAP), 50, filling[2] - (640 - _OVERLAP), 60)
+    assert not _seen_whole_by_neighbour(filling, 480, 640, **a_right)
+    assert not _seen_whole_by_neighbour(in_b, 480, 640, **b_left)
 
 
 def test_small_text_on_large_radiograph_is_found(redactor):
