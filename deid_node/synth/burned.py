@@ -534,7 +534,45 @@ def _background(rng: random.Random, nrng: np.random.Generator, kind: str, h: int
             if rng.random() < 0.6:
                 rgb[yl, px1 + 5:] = line
         return np.clip(rgb, 0, 255)
+    if kind == "pet":
+        return _pet_fusion(rng, nrng, h, w)
     return np.full((h, w, 3), rng.uniform(0, 25), np.float32)
+
+
+def _pet_fusion(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A PET or PET/CT fusion without text (training only, ``variety=3``): a dim CT slice
+    under a tracer map of speckled uptake and small hot spots in a hot, rainbow or inverted
+    grey scale, and the curved lines of the table. The shipped detector takes such hot spots
+    for text on a real fusion (docs/pixels.md, Real files), so they are drawn as negatives."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ct = _background(rng, nrng, "ct", h, w)[..., 0] * rng.uniform(0.2, 0.6)
+    body = _blur((ct > 15).astype(np.float32) * 255, 4) / 255
+    noise = _blur(nrng.uniform(0, 255, (h, w)).astype(np.float32), rng.uniform(1.5, 5))
+    z = (noise - noise.mean()) / max(1e-3, float(noise.std()))
+    haze = np.clip((z + 2) * rng.uniform(0.03, 0.1), 0, 1)  # the uptake of soft tissue
+    act = (haze + np.clip((z - rng.uniform(0.8, 2.2)) * rng.uniform(0.2, 0.7), 0, 1)) * body
+    for _ in range(rng.randint(3, 30)):  # hot spots: lesions, bladder, heart, dots
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1.5, 12)
+        act += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)) * rng.uniform(0.4, 1.2)
+    act = np.clip(act, 0, 1)
+    scale = rng.choice(("hot", "hot", "rainbow", "grey"))
+    if scale == "hot":
+        colour = np.stack([np.clip(3 * act, 0, 1), np.clip(3 * act - 1, 0, 1),
+                           np.clip(3 * act - 2, 0, 1)], 2) * 255
+    elif scale == "rainbow":
+        colour = np.stack([np.clip(2 - np.abs(4 * act - 3) * 2, 0, 1) + (act > 0.9),
+                           np.clip(2 - np.abs(4 * act - 2) * 2, 0, 1),
+                           np.clip(2 - np.abs(4 * act - 1) * 2, 0, 1)], 2).clip(0, 1) * 255
+    else:  # a maximum-intensity projection: dark uptake on white
+        colour = np.repeat((255 - act * 255)[..., None], 3, axis=2)
+        return np.clip(colour + nrng.normal(0, 3, (h, w, 1)).astype(np.float32), 0, 255)
+    alpha = np.clip(act * rng.uniform(1.0, 2.0), 0, rng.uniform(0.6, 0.95))[..., None]
+    rgb = ct[..., None] * (1 - alpha) + colour * alpha
+    for _ in range(rng.randint(0, 3)):  # the table under the patient: thin arcs
+        y0, bend, shade = rng.uniform(0.75, 0.95) * h, rng.uniform(-40, 40), rng.uniform(80, 200)
+        arc = np.abs(yy - (y0 + bend * ((xx - w / 2) / (w / 2)) ** 2)) < rng.uniform(0.7, 1.8)
+        rgb[arc & (xx > w * rng.uniform(0, 0.2)) & (xx < w * rng.uniform(0.8, 1))] = shade
+    return np.clip(rgb, 0, 255)
 
 
 def _clutter(rng: random.Random, draw: ImageDraw.ImageDraw, h: int, w: int) -> None:
@@ -637,7 +675,9 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
 
     ``variety=2`` (training only; the held-out split ignores it) adds the extra training
     font family, the stacked-column layout, more small text and longer settings lines;
-    ``variety=1`` draws exactly the images of the original recipe. ``locale`` zh, ja, ko,
+    ``variety=3`` also draws one image in ten a PET or PET/CT fusion (``_pet_fusion``) and
+    about one line in eight in faint colours close to the background's; ``variety=1``
+    draws exactly the images of the original recipe. ``locale`` zh, ja, ko,
     he or ar draws Chinese, Japanese, Korean, Hebrew or Arabic screens (names, national
     IDs, phones, labels and settings in the language, ``_SCREENS``; fonts:
     ``CJK_*_FAMILIES``, ``RTL_FAMILIES``), each from its own stream.
@@ -653,6 +693,8 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     if h is None or w is None:
         h, w = rng.choice([(480, 640)] * 6 + [(512, 512), (600, 800), (384, 512), (768, 1024)])
     kind = background or rng.choice(BACKGROUNDS)
+    if variety >= 3 and background is None and rng.random() < 0.1:
+        kind = "pet"  # training negatives: PET and PET/CT fusion hot spots
     layout = rng.choice((TRAIN_LAYOUTS_V2 if variety >= 2 else TRAIN_LAYOUTS)
                         if split == "train" else HELDOUT_LAYOUTS)
     bg = _background(rng, nrng, kind, h, w)
@@ -745,6 +787,14 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
             colour = np.array((0, 0, 0) if local > 128 else (255, 255, 255), np.float32)
             if rng.random() < 0.3 and local > 128:
                 colour = np.array((20, 20, 120), np.float32)
+        if variety >= 3 and rng.random() < 0.12:
+            # faint text: little contrast to what is under it (dark on speckle, grey on
+            # Doppler), the text the detector was least sure of (docs/pixels.md)
+            delta = rng.uniform(22, 55) * rng.choice((-1, 1))
+            if not 0 <= local + delta <= 255:
+                delta = -delta
+            colour = np.clip(local + delta + np.array([rng.uniform(-12, 12) for _ in range(3)],
+                                                      np.float32), 0, 255)
         if kind == "screen" and rng.random() < 0.3:  # text on a filled label
             region[:] = 255 - colour * 0.8 if local < 128 else region
         alpha = (mask.astype(np.float32) / 255.0)[..., None]

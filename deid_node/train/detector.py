@@ -51,11 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default=None,
                         help="start from these weights (path under weights/, hash-checked "
                              "against the MANIFEST) instead of from scratch: a fine-tune")
-    parser.add_argument("--data-version", type=int, default=1, choices=(1, 2, 3),
+    parser.add_argument("--data-version", type=int, default=1, choices=tuple(DATA_VARIETY),
                         help="synthetic training data: 1 = the original recipe, 2 = also the "
                              "extra font family, stacked layout, more small text "
                              "(synth.burned.generate(variety=2)), 3 = version 2 with one "
-                             "image in four a Chinese, Japanese or Korean screen")
+                             "image in four a Chinese, Japanese or Korean screen, 4 = version "
+                             "3 with PET/CT fusions without text and faint lines in the "
+                             "English images (synth.burned.generate(variety=3))")
 
 
 def _boxes(sample: burned.Sample) -> np.ndarray:
@@ -66,6 +68,8 @@ def _boxes(sample: burned.Sample) -> np.ndarray:
 
 
 CJK_LOCALES = ("zh", "ja", "ko")
+# data version → synth.burned.generate's variety for the English images
+DATA_VARIETY = {1: 1, 2: 2, 3: 2, 4: 3}
 
 
 def train_locale(version: int, index: int) -> str:
@@ -84,7 +88,7 @@ def train_batch(seed: int, size: int, version: int, it: int
     out = []
     for k in range(size):
         index = it * size + k
-        s = burned.generate(seed * 10**7 + index, "train", variety=min(version, 2),
+        s = burned.generate(seed * 10**7 + index, "train", variety=DATA_VARIETY[version],
                             locale=train_locale(version, index))
         out.append((s.image, _boxes(s)))
     return out

@@ -34,6 +34,32 @@ def test_data_version_3_makes_one_image_in_four_a_cjk_screen() -> None:
     assert any(ord(ch) >= 0x2E80 for b in cjk.boxes for ch in b["text"])
 
 
+def test_data_version_4_adds_pet_fusions_and_faint_lines_to_the_english_images() -> None:
+    v3, v4 = train_batch(11, 4, 3, 5), train_batch(11, 4, 4, 5)
+    assert np.array_equal(v3[3][0], v4[3][0])  # the CJK screens are those of version 3
+    assert not np.array_equal(v3[0][0], v4[0][0])
+    drawn = {v: [burned.generate(seed, "train", variety=v) for seed in range(60)] for v in (2, 3)}
+    pets = [s for s in drawn[3] if s.background == "pet"]
+    assert pets and len(pets) < 20
+    # faint lines: ink within 40 grey levels of what is around it (version 2: under 1%)
+    faint = {v: np.mean([_contrast(s, b) < 40 for s in drawn[v] for b in s.boxes]) for v in (2, 3)}
+    assert faint[3] > 0.04 and faint[3] > 4 * faint[2], faint
+    # the held-out split never draws them: its images stay those every figure was measured on
+    assert all(burned.generate(seed, "heldout", variety=3).background != "pet"
+               for seed in range(60))
+
+
+def _contrast(sample: burned.Sample, box: dict) -> float:
+    """Grey-level distance between a line's brightest or darkest ink and the ring around it."""
+    grey = sample.image.astype(np.float32).mean(axis=2)
+    y0, y1, x0, x1 = box["y0"], box["y1"] + 1, box["x0"], box["x1"] + 1
+    ring = np.concatenate([grey[max(0, y0 - 3):y0, x0:x1].ravel(), grey[y1:y1 + 3, x0:x1].ravel()])
+    if not ring.size:
+        return 255.0
+    inside = grey[y0:y1, x0:x1]
+    return float(max(abs(inside.max() - ring.mean()), abs(inside.min() - ring.mean())))
+
+
 def test_a_stream_left_early_stops_its_workers() -> None:
     stream = feed.batches(_batch_of_seed_11, range(1000), workers=2)
     next(stream)
