@@ -50,7 +50,8 @@ def test_data_version_4_adds_pet_fusions_and_faint_lines_to_the_english_images()
 
 
 def _contrast(sample: burned.Sample, box: dict) -> float:
-    """Grey-level distance between a line's brightest or darkest ink and the ring around it."""
+    """Grey-level distance between a line's brightest or darkest ink and the mean of the
+    3-px bands above and below it."""
     grey = sample.image.astype(np.float32).mean(axis=2)
     y0, y1, x0, x1 = box["y0"], box["y1"] + 1, box["x0"], box["x1"] + 1
     ring = np.concatenate([grey[max(0, y0 - 3):y0, x0:x1].ravel(), grey[y1:y1 + 3, x0:x1].ravel()])
