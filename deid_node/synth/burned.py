@@ -539,6 +539,24 @@ def _background(rng: random.Random, nrng: np.random.Generator, kind: str, h: int
     return np.full((h, w, 3), rng.uniform(0, 25), np.float32)
 
 
+def _windowed_tile(rng: random.Random, bg: np.ndarray) -> np.ndarray:
+    """A radiograph as the redactor's native tiles of a large one see it (training only,
+    ``variety=4``): windowed to its own 0.5-99.5 percentiles (``display_rgb``), which on a
+    large, flat film stretches a narrow range of grey over 0-255, so that the film's grain
+    stands out two to four times as much as on the plain ``xray`` background. The shipped
+    detector, never trained on such grain, proposes rows of slivers along the image's
+    edges (docs/pixels.md, sixteenth round); here those edges carry no text, or only the
+    lines drawn on them."""
+    grey = bg[..., 0]
+    grain = grey - _blur(grey, 2)
+    # a tile spans a fraction of the film: its slow gradient and anatomy are stretched
+    # less than the grain, which the window stretches by the whole factor
+    whole, grain_gain = rng.uniform(1.0, 1.6), rng.uniform(1.5, 4.0)
+    mid = float(np.median(grey))
+    out = mid + (grey - mid) * whole + grain * (grain_gain - whole)
+    return np.repeat(np.clip(out, 0, 255)[..., None], 3, axis=2)
+
+
 def _pet_fusion(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A PET or PET/CT fusion without text (training only, ``variety=3``): a dim CT slice
     under a tracer map of speckled uptake and small hot spots in a hot, rainbow or inverted
@@ -670,17 +688,20 @@ def _items(rng: random.Random, values: dict[str, str], n_phi: int, n_non: int,
 
 def generate(seed: int, split: str = "train", h: int | None = None, w: int | None = None,
              n_text: tuple[int, int] = (0, 14), background: str | None = None,
-             variety: int = 1, locale: str = "en") -> Sample:
+             variety: int = 1, locale: str = "en", clutter: bool = True) -> Sample:
     """Draw one image. Same seed and split → same image (the recipe is reproducible).
 
     ``variety=2`` (training only; the held-out split ignores it) adds the extra training
     font family, the stacked-column layout, more small text and longer settings lines;
     ``variety=3`` also draws one image in ten a PET or PET/CT fusion (``_pet_fusion``) and
-    about one line in eight in faint colours close to the background's; ``variety=1``
+    about one line in eight in faint colours close to the background's; ``variety=4`` also
+    windows half of the radiographs as a native tile of a large film (``_windowed_tile``,
+    grain two to four times stronger); ``variety=1``
     draws exactly the images of the original recipe. ``locale`` zh, ja, ko,
     he or ar draws Chinese, Japanese, Korean, Hebrew or Arabic screens (names, national
     IDs, phones, labels and settings in the language, ``_SCREENS``; fonts:
-    ``CJK_*_FAMILIES``, ``RTL_FAMILIES``), each from its own stream.
+    ``CJK_*_FAMILIES``, ``RTL_FAMILIES``), each from its own stream. ``clutter=False``
+    leaves out the calipers, rulers and grey bars: the plain background, for tests.
     """
     if locale not in LOCALES:
         raise ValueError(f"locale must be one of {LOCALES}, not {locale!r}")
@@ -698,8 +719,11 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     layout = rng.choice((TRAIN_LAYOUTS_V2 if variety >= 2 else TRAIN_LAYOUTS)
                         if split == "train" else HELDOUT_LAYOUTS)
     bg = _background(rng, nrng, kind, h, w)
+    if variety >= 4 and kind == "xray" and rng.random() < 0.5:
+        bg = _windowed_tile(rng, bg)
     img = Image.fromarray(bg.astype(np.uint8))
-    _clutter(rng, ImageDraw.Draw(img), h, w)
+    if clutter:
+        _clutter(rng, ImageDraw.Draw(img), h, w)
     arr = np.asarray(img, dtype=np.float32).copy()
     ident, values = _make_identity(rng) if locale == "en" else _make_identity_local(rng, locale)
     n = rng.randint(*n_text)

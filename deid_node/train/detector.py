@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(synth.burned.generate(variety=2)), 3 = version 2 with one "
                              "image in four a Chinese, Japanese or Korean screen, 4 = version "
                              "3 with PET/CT fusions without text and faint lines in the "
-                             "English images (synth.burned.generate(variety=3))")
+                             "English images (synth.burned.generate(variety=3)), 5 = "
+                             "version 4 with half the radiographs windowed as native tiles "
+                             "of a large film (variety=4)")
 
 
 def _boxes(sample: burned.Sample) -> np.ndarray:
@@ -69,7 +71,7 @@ def _boxes(sample: burned.Sample) -> np.ndarray:
 
 CJK_LOCALES = ("zh", "ja", "ko")
 # data version → synth.burned.generate's variety for the English images
-DATA_VARIETY = {1: 1, 2: 2, 3: 2, 4: 3}
+DATA_VARIETY = {1: 1, 2: 2, 3: 2, 4: 3, 5: 4}
 
 
 def train_locale(version: int, index: int) -> str:

@@ -49,6 +49,29 @@ def test_data_version_4_adds_pet_fusions_and_faint_lines_to_the_english_images()
                for seed in range(60))
 
 
+def test_data_version_5_windows_half_the_radiographs_as_tiles_of_a_large_film() -> None:
+    drawn = {v: [burned.generate(seed, "train", variety=v) for seed in range(120)] for v in (3, 4)}
+    grain = {v: sorted(_grain(s) for s in drawn[v] if s.background == "xray") for v in (3, 4)}
+    assert len(grain[3]) > 10 and len(grain[4]) > 10
+    # the grain of the most grainy quarter is stronger than any plain radiograph's
+    top = grain[4][-len(grain[4]) // 4:]
+    assert min(top) > max(grain[3]), (grain[3], grain[4])
+    v4, v5 = train_batch(11, 4, 4, 5), train_batch(11, 4, 5, 5)
+    assert np.array_equal(v4[3][0], v5[3][0])  # the CJK screens are those of version 4
+    assert all(burned.generate(seed, "heldout", variety=4).image.tobytes()
+               == burned.generate(seed, "heldout").image.tobytes() for seed in range(5))
+
+
+def _grain(sample: burned.Sample) -> float:
+    """Spread of the film's grain: grey minus its 2-px blur, away from the text lines."""
+    grey = sample.image.astype(np.float32).mean(axis=2)
+    fine = grey - burned._blur(grey, 2)
+    free = np.ones(grey.shape, bool)
+    for b in sample.boxes:
+        free[max(0, b["y0"] - 4):b["y1"] + 5, max(0, b["x0"] - 4):b["x1"] + 5] = False
+    return float(fine[free].std())
+
+
 def _contrast(sample: burned.Sample, box: dict) -> float:
     """Grey-level distance between a line's brightest or darkest ink and the mean of the
     3-px bands above and below it."""
