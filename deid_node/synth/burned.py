@@ -541,12 +541,13 @@ def _background(rng: random.Random, nrng: np.random.Generator, kind: str, h: int
 
 def _windowed_tile(rng: random.Random, bg: np.ndarray) -> np.ndarray:
     """A radiograph as the redactor's native tiles of a large one see it (training only,
-    ``variety=4``): windowed to its own 0.5-99.5 percentiles (``display_rgb``), which on a
-    large, flat film stretches a narrow range of grey over 0-255, so that the film's grain
-    stands out two to four times as much as on the plain ``xray`` background. The shipped
-    detector, never trained on such grain, proposes rows of slivers along the image's
-    edges (docs/pixels.md, sixteenth round); here those edges carry no text, or only the
-    lines drawn on them."""
+    ``variety=4``). The redactor windows a film to its own 0.5-99.5 percentiles
+    (``display_rgb``); on a large, flat film that stretches a narrow range of grey over
+    0-255, and the grain stands out two to four times as much as on the plain ``xray``
+    background. This draws that look without a large film: the grain (the background less
+    its 2-px blur) is stretched more than the rest. The shipped detector, never trained on
+    such grain, proposes rows of slivers along a tile's edges (docs/pixels.md, seventeenth
+    round); here those edges carry no text, or only the lines drawn on them."""
     grey = bg[..., 0]
     grain = grey - _blur(grey, 2)
     # a tile spans a fraction of the film: its slow gradient and anatomy are stretched
