@@ -39,6 +39,18 @@ _TILE = (480, 640)          # tile height, width: the detector's native working 
 _OVERLAP = 96                # pixels two neighbouring tiles share
 
 
+def tile_starts(length: int, tile: int) -> list[int]:
+    """Where native tiles start along one side of a large image: every ``tile - _OVERLAP``
+    pixels, the last one ending at the image's edge, so that every tile is a whole
+    detector working size. A tile cut short by the edge was padded with zeros up to the
+    detector's stride, and the detector proposed slivers along that false edge (a column
+    of them down a radiograph's right side, docs/pixels.md, seventeenth round)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - _OVERLAP))
+    return starts + [length - tile]
+
+
 def _seen_whole_by_neighbour(box: tuple[float, float, float, float], tile_h: int, tile_w: int,
                              below: bool, right: bool, above: bool, left: bool) -> bool:
     """Whether a detection in a tile (tile coordinates) runs into an edge the tile shares
@@ -108,6 +120,7 @@ class Box:
     turn: int = 0              # quarter turns of the crop the reading came from (_turns)
     phi_chars: list[tuple[int, int]] = field(default_factory=list)  # analyzer spans in text
     read: bool = False         # OCR done (a field carved off a detection is not read twice)
+    ink_len: float = 0.0       # its ink's length along the line (_ink_len); 0: not known
     # the script check's probability that the text is in another script (pixels.script);
     # None: not checked (only boxes about to be kept are)
     other_script: float | None = None
@@ -144,6 +157,27 @@ class Box:
 def _expected_chars(b: "Box") -> float:
     """About how many characters a text line of this size holds (advance ≈ 0.55 × height)."""
     return max(b.w, b.h) / (0.55 * max(1.0, min(b.w, b.h)))
+
+
+def _fills(b: "Box", share: float) -> bool:
+    """Whether the box's reading holds at least ``share`` of the characters its ink (or,
+    where that is not known, the box) can hold: "mm" read from the ink of "Birth
+    04/22/1973" is a piece of the text at best, not its reading. The ink counts, not the
+    box: a line split off a wide detection keeps the detection's width ("R" alone in a box
+    17 characters long)."""
+    chars = (b.ink_len / (0.55 * max(1.0, min(b.w, b.h))) if b.ink_len
+             else _expected_chars(b))
+    return len(b.text.strip()) >= share * chars
+
+
+def _ink_len(rgb: np.ndarray, b: "Box") -> float:
+    """Length along the line from the box's first to its last column of ink (two or more
+    ink pixels); 0 when the box is too small or too faint to tell."""
+    found = _ink(rgb, b)
+    if found is None:
+        return 0.0
+    cols = np.flatnonzero(found[0].sum(axis=0) >= 2)
+    return float(cols[-1] - cols[0] + 1) if cols.size else 0.0
 
 
 def _crop_rect(b: "Box", width: int, height: int) -> tuple[int, int, int, int]:
@@ -593,8 +627,8 @@ class PixelRedactor:
             # Large radiographs: the detector works at ≤ 640 px, where small text would
             # shrink below a few pixels; also look at native-resolution overlapping tiles.
             th, tw = _TILE
-            for y in range(0, max(1, h - _OVERLAP), th - _OVERLAP):
-                for x in range(0, max(1, w - _OVERLAP), tw - _OVERLAP):
+            for y in tile_starts(h, th):
+                for x in tile_starts(w, tw):
                     tile = np.ascontiguousarray(rgb[y:y + th, x:x + tw])
                     if tile.shape[0] < 16 or tile.shape[1] < 16 or tile.max() == tile.min():
                         continue
@@ -661,6 +695,7 @@ class PixelRedactor:
             b.alt_texts = self._other_readings([r for r, _ in rs], best)
         for b in todo:
             b.lines = _count_lines(frames_rgb[b.frame], b, s.line_gap_ink)
+            b.ink_len = _ink_len(frames_rgb[b.frame], b)
             b.read = True
         if s.ocr_retry and self.analyzer is not None and s.policy == "phi":
             self._retry_unreadable(frames_rgb, todo)
@@ -807,6 +842,7 @@ class PixelRedactor:
             if id(b) in best:
                 t, r, turn = best[id(b)]
                 b.x0, b.y0, b.x1, b.y1 = t.x0, t.y0, t.x1, t.y1
+                b.ink_len = _ink_len(frames_rgb[b.frame], b)
                 _take(frames_rgb[b.frame], b, r, turn)
 
     def _decide(self, boxes: list[Box], identity: Identity | None) -> None:
@@ -823,7 +859,7 @@ class PixelRedactor:
                    and self.analyzer is not None and self._safe(b, lenient=True)}
         # a reading made largely of symbols ("E {AO,{?") is not a reading: unreadable
         readable = [b for b in boxes if b.score >= s.ambiguous_floor and b.text.strip()
-                    and (id(b) in safe or id(b) in lenient
+                    and _fills(b, s.min_fill) and (id(b) in safe or id(b) in lenient
                          or b.ocr_conf >= s.ocr_confidence_floor and not match.garbled(b.text))]
         spans_of, alt_spans_of = self._analyze(readable, identity)
         for b in boxes:
@@ -950,7 +986,7 @@ class PixelRedactor:
             return False  # two lines in one box: the reading may be of one of them only
         n = len(b.text.strip())
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
-            return not retry or n >= self.settings.retry_min_fill * _expected_chars(b)
+            return not retry or _fills(b, self.settings.retry_min_fill)
         # below the floor the term must be spelled out: folded, a piece of "Fatima" read
         # "euge:" at 0.11 passed as "Edge"
         return (match.has_safe_word(b.text, words, self.settings.floor_term_letters, exact=True)
@@ -988,6 +1024,8 @@ class PixelRedactor:
         # before the ink is followed: a box the check blanks is followed like any other,
         # and no longer stops its neighbours' extension as a kept box would
         self._check_script(frames_rgb, boxes)
+        if self.settings.recheck_cut_short and self.settings.policy == "phi":
+            self._recheck_cut_short(frames_rgb, boxes, identity)
         if self.settings.extend_ink > 0:
             done: set[int] = set()
             for _ in range(4):
@@ -1001,6 +1039,64 @@ class PixelRedactor:
         blank_twins(boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    # the longer boxes a kept box is read again as, in line thicknesses beyond each end
+    # (each no further than its ink goes): where a line runs over speckle its ink cannot
+    # be told from the speckle, and a box grown by the whole reach reads as noise
+    _CUT_SHORT_STEPS = (1.0, 2.0, 4.0)
+
+    def _recheck_cut_short(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box],
+                           identity: Identity | None) -> None:
+        """A kept box may be a piece of a longer line the detector stopped short: "OB 199/0"
+        (device-term shapes) of "DOB 19970128" on bright speckle. Follow each kept box's
+        ink along its line as a blanked box's is followed (``_extend_along_ink``, up to the
+        next box of any kind, so that a setting is not read together with a name beside
+        it); where it goes on for half a line thickness or more, read the box grown by
+        one, two and four thicknesses at each end (no further than the ink) and judge
+        each reading as any other. PHI in a reading that holds at least two characters more
+        than the kept one blanks that longer box; anything else leaves the box as it was
+        (a longer reading may be of speckle: it can only add PHI)."""
+        trials: list[tuple[Box, Box]] = []
+        for b in boxes:
+            if b.decision != "kept":
+                continue
+            reach = _as_read(b, "", 0.0)
+            self._extend_along_ink(frames_rgb[b.frame], reach, [o for o in boxes if o is not b],
+                                   bounds="all")
+            th = min(b.w, b.h)
+            if (reach.w - b.w) + (reach.h - b.h) < 0.5 * th:
+                continue
+            seen = set()
+            for k in self._CUT_SHORT_STEPS:
+                t = _as_read(b, "", 0.0)
+                t.x0, t.y0 = max(reach.x0, b.x0 - k * th), max(reach.y0, b.y0 - k * th)
+                t.x1, t.y1 = min(reach.x1, b.x1 + k * th), min(reach.y1, b.y1 + k * th)
+                if (t.x0, t.y0, t.x1, t.y1) not in seen:
+                    seen.add((t.x0, t.y0, t.x1, t.y1))
+                    trials.append((b, t))
+        if not trials:
+            return
+        crops, owner = _crops_of(frames_rgb, [t for _, t in trials])
+        for (t, turn), r in zip(owner, self.recogniser.read(crops, self.settings.ocr_batch)):
+            if r.confidence > t.ocr_conf or not t.text:
+                _take(frames_rgb[t.frame], t, r, turn)
+        longer = [t for _, t in trials]
+        for t in longer:
+            t.lines = _count_lines(frames_rgb[t.frame], t, self.settings.line_gap_ink)
+            t.read = True
+        self._decide(longer, identity)
+
+        def n_alnum(text: str) -> int:
+            return sum(ch.isalnum() for ch in text)
+        for b, t in trials:
+            # more text than the kept reading (two characters or more): the same setting
+            # read again with a letter of speckle ("W 400L 40", " Corz") is no longer line
+            if (t.decision == "phi" and b.decision == "kept"
+                    and n_alnum(t.text) >= n_alnum(b.text) + 2):
+                b.x0, b.y0, b.x1, b.y1 = t.x0, t.y0, t.x1, t.y1
+                b.text, b.ocr_conf, b.entities = t.text, t.ocr_conf, t.entities
+                b.phi_chars, b.char_at, b.char_p = t.phi_chars, t.char_at, t.char_p
+                b.decision, b.why, b.uncertainty = "phi", f"cut-short:{t.why}", 0.0
 
     def _check_script(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box]) -> None:
         """A box about to be kept whose text is in a script the recogniser has no letters
@@ -1220,10 +1316,12 @@ class PixelRedactor:
             if not changed:
                 return changed_any
 
-    def _extend_along_ink(self, rgb: np.ndarray, b: Box, boxes: Sequence[Box]) -> None:
+    def _extend_along_ink(self, rgb: np.ndarray, b: Box, boxes: Sequence[Box],
+                          bounds: str = "kept") -> None:
         """Detected lines often stop a few characters short. Follow the text's ink along the
         line beyond both ends of a blanked box (gaps up to 0.9 × its thickness, at most
-        ``extend_ink`` × its thickness each way), never into a box that is kept; where the
+        ``extend_ink`` × its thickness each way), never into a box that is kept (``bounds``
+        "all": into no other box at all); where the
         line runs into speckle or anatomy, the whole reach that way. Tall boxes (text
         rotated on a side edge) are followed up and down."""
         vertical = b.h > b.w
@@ -1270,16 +1368,25 @@ class PixelRedactor:
 
         def span(o: Box) -> tuple[float, float, float, float]:
             return (o.y0, o.y1, o.x0, o.x1) if vertical else (o.x0, o.x1, o.y0, o.y1)
-        kept = [span(o) for o in boxes if o.decision == "kept"]
+        kept = [span(o) for o in boxes if o.decision == "kept" or bounds == "all"]
         kept = [k for k in kept if min(k[3], by1) - max(k[2], by0) > 0.3 * min(k[3] - k[2], th)]
-        lim_r = int(min([W, bx1 + reach_r] + [k[0] for k in kept if k[0] >= bx1 - 1]))
+        if bounds == "all":
+            # pieces cut from one detection may overlap a little: a box is ahead of this
+            # one when its middle is, and the extension stops where it begins (or at once)
+            mid = (bx0 + bx1) / 2
+            ahead = [max(bx1, k[0]) for k in kept if (k[0] + k[1]) / 2 > mid]
+            behind = [min(bx0, k[1]) for k in kept if (k[0] + k[1]) / 2 < mid]
+        else:
+            ahead = [k[0] for k in kept if k[0] >= bx1 - 1]
+            behind = [k[1] for k in kept if k[1] <= bx0 + 1]
+        lim_r = int(min([W, bx1 + reach_r] + ahead))
         last = x1 - 1
         for x in range(x1, lim_r):
             if col[x]:
                 last = x
             elif x - last > gap:
                 break
-        lim_l = int(max([0, bx0 - reach_l] + [k[1] for k in kept if k[1] <= bx0 + 1]))
+        lim_l = int(max([0, bx0 - reach_l] + behind))
         first = x0
         for x in range(x0 - 1, lim_l - 1, -1):
             if col[x]:

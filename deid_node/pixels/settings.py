@@ -56,6 +56,13 @@ class PixelSettings:
     # one box. At 5% the thin-stroke rows of large text ("5", "Thyroid" at 20+ px) read as
     # gaps (2.3% of 1,895 single-line ground-truth boxes counted two lines); at 1%, 0.8%.
     line_gap_ink: float = 0.01
+    # a kept box is followed along its ink and the longer box read again: PHI in it blanks
+    # the longer box (a line the detector stopped short, "OB 199/0" of "DOB 19970128")
+    recheck_cut_short: bool = True
+    # every reading must hold this share of the characters its box can hold, or the box
+    # is unreadable: "mm" read from a box the size of "Birth 04/22/1973" (ground-truth
+    # boxes of 150 tuning images: the shortest correct reading fills 0.32, "B"; median 0.89)
+    min_fill: float = 0.2
     # a second-look reading of device terms must hold this share of the characters its box
     # can hold: "w" (a window setting) read from "Acc: 17131969" by one of six views is
     # refused, "B" in a box two or three characters wide is not.
@@ -140,6 +147,8 @@ class PixelSettings:
             "ocr_retry": section.bool("ocr_retry", d.ocr_retry),
             "lenient_safe": section.bool("lenient_safe", d.lenient_safe),
             "line_gap_ink": section.float("line_gap_ink", d.line_gap_ink, 0.0, 0.5),
+            "min_fill": section.float("min_fill", d.min_fill, 0.0, 1.0),
+            "recheck_cut_short": section.bool("recheck_cut_short", d.recheck_cut_short),
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
             "retry_max_aspect": section.float("retry_max_aspect", d.retry_max_aspect,
                                               1.0, 100.0),

@@ -179,9 +179,10 @@ def test_tile_seams_of_a_large_radiograph(redactor):
     """A 1760×2140 radiograph is also read in overlapping native tiles. The detector
     proposes boxes along a tile's edges where the image goes on; left in, they blanked a
     row of the image at every seam. Text on a seam is seen whole by the neighbouring tile
-    and blanked; the image's plain background along the seams is not blanked."""
-    from deid_node.pixels.redactor import _OVERLAP, _TILE
-    s = burned.generate(4300, "heldout", 1760, 2140, n_text=(0, 0), background="xray")
+    and blanked; the image's plain background is not blanked in rows along the seams."""
+    from deid_node.pixels.redactor import _OVERLAP, _TILE, tile_starts
+    s = burned.generate(4300, "heldout", 1760, 2140, n_text=(0, 0), background="xray",
+                        clutter=False)
     grey = (s.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
     img = (grey * 16).astype(np.uint16)
     ink = np.zeros(img.shape, np.uint8)
@@ -197,17 +198,20 @@ def test_tile_seams_of_a_large_radiograph(redactor):
     ds.BitsStored, ds.HighBit = 12, 11
     res = redactor.process(ds, collect(ds))
     assert _blanked(ds, name) and _blanked(ds, pid) and _blanked(ds, band), band
-    starts = range(_TILE[0] - _OVERLAP, 1760 - _OVERLAP, _TILE[0] - _OVERLAP)
-    seams = [*starts, *(y + _TILE[0] for y in starts if y + _TILE[0] < 1760)]
+    starts = tile_starts(1760, _TILE[0])
+    seams = [*starts[1:], *(y + _TILE[0] for y in starts[:-1])]
 
     def near(b, box, m=24):
         return not (b["x1"] < box[0] - m or b["x0"] > box[2] + m
                     or b["y1"] < box[1] - m or b["y0"] > box[3] + m)
 
-    on_seams = [b for b in res.boxes if b["decision"] != "kept"
-                and not near(b, name) and not near(b, pid) and not near(b, band)
-                and any(b["y0"] - 8 <= y <= b["y1"] + 8 for y in seams)]
-    assert not on_seams, on_seams
+    # the tiling's failure is a row of boxes along a seam (20-40 per seam without the
+    # rule); a box of grain the detector doubts (score 0.1-0.3) may lie near one as it may
+    # anywhere on the film
+    on_seam = {y: [b for b in res.boxes if b["decision"] != "kept"
+                   and not near(b, name) and not near(b, pid) and not near(b, band)
+                   and b["y0"] - 8 <= y <= b["y1"] + 8] for y in seams}
+    assert max(len(v) for v in on_seam.values()) <= 1, on_seam
 
 
 def test_a_tile_leaves_to_its_neighbour_only_what_the_neighbour_sees_whole():
@@ -227,6 +231,20 @@ def test_a_tile_leaves_to_its_neighbour_only_what_the_neighbour_sees_whole():
     in_b = (filling[0] - (640 - _OVERLAP), 50, filling[2] - (640 - _OVERLAP), 60)
     assert not _seen_whole_by_neighbour(filling, 480, 640, **a_right)
     assert not _seen_whole_by_neighbour(in_b, 480, 640, **b_left)
+
+
+@pytest.mark.parametrize("length, tile", [(2140, 640), (1760, 480), (1101, 640), (700, 640),
+                                          (640, 640), (300, 480)])
+def test_native_tiles_are_whole_and_cover_the_image(length, tile):
+    """Every tile is a whole detector working size (one cut short by the image's edge was
+    padded with zeros, and the detector took that edge for text); together they cover the
+    image, each sharing at least the band the neighbour rule expects."""
+    from deid_node.pixels.redactor import _OVERLAP, tile_starts
+    starts = tile_starts(length, tile)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    assert all(x + tile <= length for x in starts) or starts == [0]
+    assert min(length, starts[-1] + tile) == length
+    assert all(b - a <= tile - _OVERLAP for a, b in zip(starts, starts[1:]))
 
 
 def test_small_text_on_large_radiograph_is_found(redactor):
@@ -293,8 +311,9 @@ def test_short_numbers_are_no_identifiers_on_screen(redactor):
     from deid_node.pixels.redactor import Box
     ident = Identity(("DOE^JOHN",), ("DOE", "JOHN"), ("4471",), (), (), (), (), ())
 
-    def box(text):
-        return Box(10, 10, 200, 26, score=0.95, spread=0.0, frame=0, text=text, ocr_conf=0.95)
+    def box(text):  # as wide as the text at 16 px
+        return Box(10, 10, 10 + 9 * len(text), 26, score=0.95, spread=0.0, frame=0, text=text,
+                   ocr_conf=0.95)
     boxes = [box("9123 5.0 R15 G66 C6"), box("127/1280"), box("ID 9123"), box("9123456"),
              box("4471"), box("110/1112"), box("5:45")]
     redactor._decide(boxes, ident)
@@ -304,6 +323,61 @@ def test_short_numbers_are_no_identifiers_on_screen(redactor):
     # nor is it a near miss that sends the instance to quarantine (the model's sub-threshold
     # DATE on "1112" held ALOKA at 0.97)
     assert boxes[-1].uncertainty == 0.0
+
+
+def test_a_reading_far_shorter_than_its_box_is_unreadable(redactor):
+    """"mm" (a unit, kept wherever it stands alone) read at 0.9 from a box the size of
+    "Birth 04/22/1973" is a piece of that line at best: the box is blanked as unreadable.
+    The same unit in a box its own size is kept, and so is "R" whose ink is short in a
+    long box."""
+    from deid_node.pixels.redactor import Box
+    wide = Box(10, 10, 150, 26, score=0.95, spread=0.0, frame=0, text="mm", ocr_conf=0.9)
+    own = Box(10, 10, 30, 26, score=0.95, spread=0.0, frame=0, text="mm", ocr_conf=0.9)
+    # a line split off a wide detection keeps its width: the ink's length counts
+    split_off = Box(10, 10, 150, 26, score=0.95, spread=0.0, frame=0, text="R", ocr_conf=1.0,
+                    ink_len=11.0)
+    redactor._decide([wide, own, split_off], None)
+    assert (wide.decision, wide.why) == ("uncertain", "unreadable")
+    assert own.decision == "kept", own.why
+    assert split_off.decision == "kept", split_off.why
+
+
+def test_a_kept_piece_of_a_longer_line_is_read_again_whole(redactor):
+    """The detector stopped short of both ends of "DOB 19970128" and the piece was read as
+    device-term shapes ("OB 199/0", tuning image 6253): the kept box is followed along
+    its ink, read again longer, and the longer reading's PHI blanks the longer box. A
+    setting with nothing beyond its box stays kept, and so does one whose line goes on
+    into another box (that box is judged on its own)."""
+    from deid_node.pixels.redactor import Box
+    img = np.full((120, 480, 3), 30, np.uint8)
+    line = draw_text(img, "DOB 19970128", (40, 20), 20, font=FONT)
+    alone = draw_text(img, "Gain 45 dB", (40, 70), 20, font=FONT)
+    piece_w = (line[2] - line[0]) * 0.5
+    piece = Box(line[0] + piece_w * 0.4, line[1] - 2, line[0] + piece_w * 1.2, line[3] + 2,
+                score=0.99, spread=0.0, frame=0, text="OB 199/0", ocr_conf=0.7)
+    setting = Box(alone[0] - 2, alone[1] - 2, alone[2] + 2, alone[3] + 2, score=0.99,
+                  spread=0.0, frame=0, text="Gain 45 dB", ocr_conf=0.95)
+    for b in (piece, setting):
+        b.decision, b.why, b.read = "kept", "safe-words", True
+    redactor._recheck_cut_short({0: img}, [piece, setting], None)
+    assert piece.decision == "phi" and piece.why.startswith("cut-short:"), piece
+    # longer than the piece; blanked, it is then followed along its ink like any other
+    assert piece.x1 - piece.x0 > piece_w * 0.8 + 10, piece
+    redactor._extend_along_ink(img, piece, [setting])
+    assert piece.x0 <= line[0] and piece.x1 >= line[2], (piece, line)
+    assert setting.decision == "kept" and setting.x1 == alone[2] + 2
+    # the setting's line goes on into a name the detector boxed apart
+    img2 = np.full((60, 480, 3), 30, np.uint8)
+    gain = draw_text(img2, "Gain 45 dB", (40, 20), 20, font=FONT)
+    name = draw_text(img2, "DOE, JOHN", (gain[2] + 8, 20), 20, font=FONT)
+    kept = Box(gain[0] - 2, gain[1] - 2, gain[2] + 2, gain[3] + 2, score=0.99, spread=0.0,
+               frame=0, text="Gain 45 dB", ocr_conf=0.95)
+    kept.decision, kept.why, kept.read = "kept", "safe-words", True
+    blanked = Box(name[0] - 2, name[1] - 2, name[2] + 2, name[3] + 2, score=0.99, spread=0.0,
+                  frame=0, text="DOE, JOHN", ocr_conf=0.95)
+    blanked.decision, blanked.why = "phi", "analyzer"
+    redactor._recheck_cut_short({0: img2}, [kept, blanked], None)
+    assert kept.decision == "kept", kept
 
 
 def test_a_label_ending_a_settings_reading_is_phi(redactor):
@@ -460,8 +534,10 @@ def test_split_at_gaps_cuts_between_fields_not_words():
 
 
 def test_setting_beside_a_name_on_one_line_is_kept(redactor):
-    """The detector reads "Gain 45 dB   DOE, JOHN   MI 1.2" at 16 px as one box: without
-    splitting it the settings were blanked with the name (merged with PHI)."""
+    """The detector may read "Gain 45 dB   DOE, JOHN" at 16 px as one box (the detection
+    is also given here, so the test does not lean on how the shipped weights box it):
+    without splitting it the setting was blanked with the name (merged with PHI)."""
+    from deid_node.pixels.redactor import Box
     img = _us_image()
     a = draw_text(img, "Gain 45 dB", (20, 440), 16, font=FONT)
     b = draw_text(img, "DOE, JOHN", (a[2] + 30, 440), 16, font=FONT)
@@ -473,7 +549,16 @@ def test_setting_beside_a_name_on_one_line_is_kept(redactor):
 
     assert decision_at(redactor, a) == {"kept"}
     assert decision_at(redactor, b) == {"phi"}
-    assert "kept" not in decision_at(_bare(redactor, split_gap=0.0), a)
+
+    def merged(red):
+        def detect(rgb, frame=0):
+            return [Box(a[0] - 2, min(a[1], b[1]) - 2, b[2] + 2, max(a[3], b[3]) + 2,
+                        score=0.99, spread=0.0, frame=frame, seen_in=[frame])]
+        red.detect = detect
+        return red
+    assert decision_at(merged(_bare(redactor)), a) == {"kept"}
+    assert decision_at(merged(_bare(redactor)), b) == {"phi"}
+    assert "kept" not in decision_at(merged(_bare(redactor, split_gap=0.0)), a)
 
 
 def test_split_lines_gives_one_box_per_line():
