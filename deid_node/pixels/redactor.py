@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -168,6 +168,14 @@ def _fills(b: "Box", share: float) -> bool:
     chars = (b.ink_len / (0.55 * max(1.0, min(b.w, b.h))) if b.ink_len
              else _expected_chars(b))
     return len(b.text.strip()) >= share * chars
+
+
+def _phi_located(b: "Box") -> bool:
+    """A PHI box whose PHI is known character by character along the line: the analyzer's
+    spans, with a position for every character read. A box blanked for an identifier or a
+    label is not (where its PHI lies is not known)."""
+    return (b.decision == "phi" and b.why in ("analyzer", "identity") and bool(b.phi_chars)
+            and len(b.char_at) == len(b.text))
 
 
 def _ink_len(rgb: np.ndarray, b: "Box") -> float:
@@ -1037,8 +1045,103 @@ class PixelRedactor:
                 if not self._join_line_pieces(boxes):
                     break
         blank_twins(boxes)
+        if self.settings.spare_kept_fields and self.settings.policy == "phi":
+            boxes = self._spare_kept_fields(frames_rgb, boxes)
         times["detect"] = (t1 - t0) * 1000
         return boxes, times
+
+    def _spare_kept_fields(self, frames_rgb: dict[int, np.ndarray], boxes: list[Box]
+                           ) -> list[Box]:
+        """A setting read and kept on its own may lie inside a longer detection that is
+        blanked: "Birth 05/09/1968 LAT" boxed whole (PHI) beside "LAT" boxed alone, or a
+        line of fields boxed whole and unreadable. Where the ink has a gap on both sides
+        of the kept field (``spare_gap`` of the line's thickness with no ink in any row),
+        the blanked box is cut into the pieces before and after it, each blanked as the
+        whole was, and the field is left. Any ink between the gaps must lie within the
+        kept box, and no character of the analyzer's PHI may have been read there; a box
+        blanked for PHI whose place in the line is not known is not cut."""
+        fields = [k for k in boxes if k.decision == "kept" and k.why == "safe-words"
+                  and match.has_safe_word(k.text, self.policy.rules.safe_words, 2)
+                  and _fills(k, self.settings.spare_min_fill)]
+        if not fields:
+            return boxes
+        out: list[Box] = []
+        for b in boxes:
+            pieces = [b]
+            if b.decision == "uncertain" and b.why != "twin-of-blanked" or _phi_located(b):
+                for k in fields:
+                    if k.frame == b.frame:
+                        pieces = [q for p in pieces
+                                  for q in self._cut_around(frames_rgb[b.frame], p, k)]
+            out.extend(pieces)
+        return out
+
+    def _cut_around(self, rgb: np.ndarray, b: Box, k: Box) -> list[Box]:
+        """``b`` without the stretch of its line that holds the kept field ``k`` (see
+        ``_spare_kept_fields``): ``[b]`` when ``k`` is not on its line inside it or the
+        ink does not part around ``k``."""
+        vertical = b.h > b.w
+        if not _same_line(b, k) or (k.h > k.w) != vertical:
+            return [b]
+        a0, a1, _, _ = _line_axes(b, vertical)
+        k0, k1, _, _ = _line_axes(k, vertical)
+        if k0 >= a1 or k1 <= a0 or k1 - k0 >= 0.9 * (a1 - a0):
+            return [b]
+        found = _ink(rgb, b)
+        if found is None:
+            return [b]
+        cols = found[0].any(axis=0)
+        start = max(0, int(a0))       # column 0 of the ink mask, in image coordinates
+        th = min(b.w, b.h)
+        gap = max(2, int(round(self.settings.spare_gap * th)))
+
+        def empty_run(lo: float, hi: float, toward: float) -> tuple[int, int] | None:
+            """The run of ≥ ``gap`` empty columns within [lo, hi] nearest ``toward``."""
+            i0, i1 = max(0, int(lo) - start), min(cols.size, int(math.ceil(hi)) - start)
+            runs, run0 = [], None
+            for i in range(i0, i1 + 1):
+                empty = i < i1 and not cols[i]
+                if empty and run0 is None:
+                    run0 = i
+                elif not empty and run0 is not None:
+                    if i - run0 >= gap:
+                        runs.append((run0 + start, i + start))
+                    run0 = None
+            return min(runs, key=lambda r: abs((r[0] + r[1]) / 2 - toward), default=None)
+
+        # a detection may stop a little short of its ink (an italic "L" begins before
+        # the box of "LAT"), or run on into the gap
+        left = right = None
+        if k0 > a0 + 1:
+            left = empty_run(k0 - th, k0 + 0.5 * th, k0)
+            if left is None:
+                return [b]
+        if k1 < a1 - 1:
+            right = empty_run(k1 - 0.5 * th, k1 + th, k1)
+            if right is None:
+                return [b]
+        lo = (left[0] + left[1]) / 2 if left else a0
+        hi = (right[0] + right[1]) / 2 if right else a1
+        if hi - lo < 0.5 * th:
+            return [b]
+        inner = np.flatnonzero(cols[max(0, int(lo) - start):max(0, int(hi) - start)])
+        if inner.size == 0:
+            return [b]
+        first, last = inner[0] + int(lo), inner[-1] + int(lo)
+        tol = 0.4 * th
+        if first < k0 - tol or last > k1 + tol:
+            return [b]   # ink between the gaps that the kept reading may not be of
+        if any(lo - tol <= b.char_at[i] <= hi + tol for c0, c1 in b.phi_chars
+               for i in range(c0, c1)):
+            return [b]   # the analyzer's PHI was read there
+        pieces = []
+        for p0, p1 in ((a0, lo), (hi, a1)):
+            if p1 - p0 >= 1:
+                if vertical:
+                    pieces.append(replace(b, y0=p0, y1=p1, seen_in=list(b.seen_in)))
+                else:
+                    pieces.append(replace(b, x0=p0, x1=p1, seen_in=list(b.seen_in)))
+        return pieces
 
     # the longer boxes a kept box is read again as, in line thicknesses beyond each end
     # (each no further than its ink goes): where a line runs over speckle its ink cannot

@@ -63,6 +63,13 @@ class PixelSettings:
     # is unreadable: "mm" read from a box the size of "Birth 04/22/1973" (ground-truth
     # boxes of 150 tuning images: the shortest correct reading fills 0.32, "B"; median 0.89)
     min_fill: float = 0.2
+    # a setting kept on its own inside a longer blanked detection is left unblanked where
+    # the ink parts around it by at least spare_gap of the line's thickness
+    spare_kept_fields: bool = True
+    spare_gap: float = 0.3
+    # ...and only when its reading holds this share of the characters its ink can hold
+    # ("MED" read from "MEDICAL" of an institution's name does not)
+    spare_min_fill: float = 0.5
     # a second-look reading of device terms must hold this share of the characters its box
     # can hold: "w" (a window setting) read from "Acc: 17131969" by one of six views is
     # refused, "B" in a box two or three characters wide is not.
@@ -149,6 +156,9 @@ class PixelSettings:
             "line_gap_ink": section.float("line_gap_ink", d.line_gap_ink, 0.0, 0.5),
             "min_fill": section.float("min_fill", d.min_fill, 0.0, 1.0),
             "recheck_cut_short": section.bool("recheck_cut_short", d.recheck_cut_short),
+            "spare_kept_fields": section.bool("spare_kept_fields", d.spare_kept_fields),
+            "spare_gap": section.float("spare_gap", d.spare_gap, 0.05, 2.0),
+            "spare_min_fill": section.float("spare_min_fill", d.spare_min_fill, 0.0, 1.0),
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
             "retry_max_aspect": section.float("retry_max_aspect", d.retry_max_aspect,
                                               1.0, 100.0),

@@ -328,10 +328,10 @@ def test_fuzzy_term_length_is_a_setting(policy):
     assert safe_reading("Kidnay", words, fuzzy_min_letters=6)
     assert not safe_reading("Kidnay", words, fuzzy_min_letters=7)
     settings = PixelSettings.from_section(Section({"fuzzy_min_letters": 7, "line_gap_ink": 0.05,
-                                                   "retry_min_fill": 0.5, "min_fill": 0.1},
-                                                  "test", "pixels"))
+                                                   "retry_min_fill": 0.5, "min_fill": 0.1,
+                                                   "spare_gap": 0.5}, "test", "pixels"))
     assert (settings.fuzzy_min_letters, settings.line_gap_ink, settings.retry_min_fill,
-            settings.min_fill) == (7, 0.05, 0.5, 0.1)
+            settings.min_fill, settings.spare_gap) == (7, 0.05, 0.5, 0.1, 0.5)
     with pytest.raises(ConfigError, match="fuzzy_min_letters"):
         PixelSettings.from_section(Section({"fuzzy_min_letters": 1}, "test", "pixels"))
 

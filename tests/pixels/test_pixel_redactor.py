@@ -533,6 +533,46 @@ def test_split_at_gaps_cuts_between_fields_not_words():
     assert split_at_gaps(img, line, 0.0) == [line]
 
 
+def test_a_kept_field_inside_a_blanked_detection_is_left(redactor):
+    """"Birth 05/09/1968  LAT" boxed whole (PHI: the analyzer's date) and "LAT" boxed alone
+    and kept: the blanked box is cut around the field where the ink parts on both sides,
+    each piece blanked as the whole; every pixel of the date stays under a piece. Not
+    spared: a field whose ink runs on into the PHI ("1968LAT"), one where the analyzer's
+    PHI was read, and one in a box blanked for PHI whose place in the line is not known."""
+    from deid_node.pixels.redactor import Box
+    img = np.full((80, 640, 3), 220, np.uint8)
+    date = draw_text(img, "Birth 05/09/1968", (20, 10), 20, font=FONT, colour=(20, 20, 20))
+    lat = draw_text(img, "LAT", (date[2] + 14, 10), 20, font=FONT, colour=(20, 20, 20))
+    glued = draw_text(img, "Birth 05/09/1968LAT", (20, 45), 20, font=FONT, colour=(20, 20, 20))
+
+    def boxes(line, field, phi_chars=((6, 16),), located=True):
+        text = "Birth 05/09/1968 LAT"
+        # where each character was read: the date's over its ink, the field's over its own
+        end = field[0] - 14
+        at = [line[0] + (i + 0.5) * (end - line[0]) / 16 for i in range(16)] + [end + 7]
+        at += [field[0] + (i + 0.5) * (field[2] - field[0]) / 3 for i in range(3)]
+        whole = Box(line[0] - 2, line[1] - 2, field[2] + 30, line[3] + 2, score=0.99,
+                    spread=0.0, frame=0, text=text, ocr_conf=0.9, phi_chars=list(phi_chars),
+                    char_at=tuple(at) if located else ())
+        whole.decision, whole.why = "phi", "analyzer"
+        kept = Box(field[0], field[1] - 2, field[2] + 2, field[3] + 2, score=0.9, spread=0.0,
+                   frame=0, text="LAT", ocr_conf=1.0)
+        kept.decision, kept.why = "kept", "safe-words"
+        return [whole, kept]
+
+    out = redactor._spare_kept_fields({0: img}, boxes(date, lat))
+    pieces = [b for b in out if b.decision == "phi"]
+    assert len(pieces) == 2, pieces
+    assert all(p.x1 <= lat[0] or p.x0 >= lat[2] for p in pieces), (pieces, lat)
+    assert any(p.x0 <= date[0] and p.x1 >= date[2] for p in pieces), (pieces, date)
+    lat_glued = (glued[2] - (lat[2] - lat[0]), glued[1], glued[2], glued[3])
+    for kept_whole in (boxes(glued, lat_glued), boxes(date, lat, phi_chars=((6, 20),)),
+                       boxes(date, lat, located=False)):
+        out = redactor._spare_kept_fields({0: img}, kept_whole)
+        assert [b.decision for b in out] == ["phi", "kept"], out
+        assert out[0].x1 == kept_whole[1].x1 + 28
+
+
 def test_setting_beside_a_name_on_one_line_is_kept(redactor):
     """The detector may read "Gain 45 dB   DOE, JOHN" at 16 px as one box (the detection
     is also given here, so the test does not lean on how the shipped weights box it):
