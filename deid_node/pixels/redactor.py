@@ -1055,7 +1055,8 @@ class PixelRedactor:
         """A setting read and kept on its own may lie inside a longer detection that is
         blanked: "Birth 05/09/1968 LAT" boxed whole (PHI) beside "LAT" boxed alone, or a
         line of fields boxed whole and unreadable. Where the ink has a gap on both sides
-        of the kept field (``spare_gap`` of the line's thickness with no ink in any row),
+        of the kept field (``spare_gap`` of the line's thickness with no ink in any row,
+        over flat background),
         the blanked box is cut into the pieces before and after it, each blanked as the
         whole was, and the field is left. Any ink between the gaps must lie within the
         kept box, and no character of the analyzer's PHI may have been read there; a box
@@ -1090,13 +1091,16 @@ class PixelRedactor:
         found = _ink(rgb, b)
         if found is None:
             return [b]
-        cols = found[0].any(axis=0)
+        ink, patch = found
+        cols = ink.any(axis=0)
         start = max(0, int(a0))       # column 0 of the ink mask, in image coordinates
         th = min(b.w, b.h)
         gap = max(2, int(round(self.settings.spare_gap * th)))
 
         def empty_run(lo: float, hi: float, toward: float) -> tuple[int, int] | None:
-            """The run of ≥ ``gap`` empty columns within [lo, hi] nearest ``toward``."""
+            """The run of ≥ ``gap`` empty columns within [lo, hi] nearest ``toward``, over
+            flat background only (as ``split_at_gaps``: over speckle faint letters lose
+            their ink and leave a false gap)."""
             i0, i1 = max(0, int(lo) - start), min(cols.size, int(math.ceil(hi)) - start)
             runs, run0 = [], None
             for i in range(i0, i1 + 1):
@@ -1104,7 +1108,8 @@ class PixelRedactor:
                 if empty and run0 is None:
                     run0 = i
                 elif not empty and run0 is not None:
-                    if i - run0 >= gap:
+                    if (i - run0 >= gap and float(
+                            patch[:, run0:i].reshape(-1, 3).std(axis=0).max()) <= _FLAT_GAP):
                         runs.append((run0 + start, i + start))
                     run0 = None
             return min(runs, key=lambda r: abs((r[0] + r[1]) / 2 - toward), default=None)

@@ -538,7 +538,8 @@ def test_a_kept_field_inside_a_blanked_detection_is_left(redactor):
     and kept: the blanked box is cut around the field where the ink parts on both sides,
     each piece blanked as the whole; every pixel of the date stays under a piece. Not
     spared: a field whose ink runs on into the PHI ("1968LAT"), one where the analyzer's
-    PHI was read, and one in a box blanked for PHI whose place in the line is not known."""
+    PHI was read, one in a box blanked for PHI whose place in the line is not known, and
+    one whose gap from the PHI is speckle rather than flat background."""
     from deid_node.pixels.redactor import Box
     img = np.full((80, 640, 3), 220, np.uint8)
     date = draw_text(img, "Birth 05/09/1968", (20, 10), 20, font=FONT, colour=(20, 20, 20))
@@ -571,6 +572,13 @@ def test_a_kept_field_inside_a_blanked_detection_is_left(redactor):
         out = redactor._spare_kept_fields({0: img}, kept_whole)
         assert [b.decision for b in out] == ["phi", "kept"], out
         assert out[0].x1 == kept_whole[1].x1 + 28
+    # a gap over speckle (no ink, but no flat background either) may hide faint letters
+    speckled = img.copy()
+    rows = slice(date[1] - 2, date[3] + 3)
+    noise = np.random.default_rng(0).integers(180, 256, (rows.stop - rows.start, 12, 3))
+    speckled[rows, date[2] + 1:date[2] + 13] = noise.astype(np.uint8)
+    out = redactor._spare_kept_fields({0: speckled}, boxes(date, lat))
+    assert [b.decision for b in out] == ["phi", "kept"], out
 
 
 def test_setting_beside_a_name_on_one_line_is_kept(redactor):
