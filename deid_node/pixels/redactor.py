@@ -364,16 +364,21 @@ def _overlap(a: "Box", o: "Box") -> float:
             * max(0.0, min(a.y1, o.y1) - max(a.y0, o.y0)))
 
 
+def _flat(patch: np.ndarray) -> bool:
+    """Whether an RGB patch is flat background (every channel within ``_FLAT_GAP`` grey
+    levels of standard deviation): only such a gap parts two fields, as over speckle or
+    anatomy faint letters lose their ink and leave a false gap."""
+    return patch.size > 0 and float(patch.reshape(-1, 3).std(axis=0).max()) <= _FLAT_GAP
+
+
 def split_at_gaps(rgb: np.ndarray, b: "Box", gap: float) -> list["Box"]:
     """One detection over several fields of a line ("Gn 62   MI 1.2   DOE^JOHN") split
     where the ink stops for more than ``gap`` × the line's thickness (pixels.split_gap),
     so each field can be read and judged alone (PixelRedactor._carve_settings) and a
     setting next to a name is not blanked with it. Word spaces are about a third of the
     thickness and never split. A column counts as ink with two ink pixels (one is
-    speckle), and a gap must be flat background
-    (every channel within ``_FLAT_GAP`` grey levels of standard deviation): over speckle or
-    anatomy faint letters lose their ink, and "18-May-2010" once split into "18-Ma" and
-    the rest."""
+    speckle), and a gap must be flat background (``_flat``): "18-May-2010" over speckle once
+    split into "18-Ma" and the rest."""
     th = min(b.w, b.h)
     if gap <= 0 or max(b.w, b.h) < 2 * gap * th:
         return [b]
@@ -385,8 +390,7 @@ def split_at_gaps(rgb: np.ndarray, b: "Box", gap: float) -> list["Box"]:
     if cols.size == 0:
         return [b]
     cuts = [i for i in np.flatnonzero(np.diff(cols) > gap * th)
-            if float(patch[:, cols[i] + 1:cols[i + 1]].reshape(-1, 3).std(axis=0).max())
-            <= _FLAT_GAP]
+            if _flat(patch[:, cols[i] + 1:cols[i + 1]])]
     if not cuts:
         return [b]
     cuts = np.array(cuts)
@@ -1099,8 +1103,7 @@ class PixelRedactor:
 
         def empty_run(lo: float, hi: float, toward: float) -> tuple[int, int] | None:
             """The run of ≥ ``gap`` empty columns within [lo, hi] nearest ``toward``, over
-            flat background only (as ``split_at_gaps``: over speckle faint letters lose
-            their ink and leave a false gap)."""
+            flat background only (``_flat``)."""
             i0, i1 = max(0, int(lo) - start), min(cols.size, int(math.ceil(hi)) - start)
             runs, run0 = [], None
             for i in range(i0, i1 + 1):
@@ -1108,8 +1111,7 @@ class PixelRedactor:
                 if empty and run0 is None:
                     run0 = i
                 elif not empty and run0 is not None:
-                    if (i - run0 >= gap and float(
-                            patch[:, run0:i].reshape(-1, 3).std(axis=0).max()) <= _FLAT_GAP):
+                    if i - run0 >= gap and _flat(patch[:, run0:i]):
                         runs.append((run0 + start, i + start))
                     run0 = None
             return min(runs, key=lambda r: abs((r[0] + r[1]) / 2 - toward), default=None)
