@@ -71,10 +71,17 @@ class DropoutBoxHead(nn.Module):
         self.mc = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(1)
-        x = nn.functional.dropout(torch.relu(self.fc6(x)), self.drop.p, self.training or self.mc)
-        x = nn.functional.dropout(torch.relu(self.fc7(x)), self.drop.p, self.training or self.mc)
-        return x
+        return self.after_fc6(self.fc6_features(x))
+
+    def fc6_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The part before the first dropout: the same in every MC pass, so
+        :func:`mc_detect` computes it once (fc6 is nine tenths of the head's work)."""
+        return torch.relu(self.fc6(x.flatten(1)))
+
+    def after_fc6(self, h: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.dropout(h, self.drop.p, self.training or self.mc)
+        h = nn.functional.dropout(torch.relu(self.fc7(h)), self.drop.p, self.training or self.mc)
+        return h
 
 
 def build_model(arch: dict[str, Any] | None = None) -> FasterRCNN:
@@ -146,8 +153,9 @@ def mc_detect(model: FasterRCNN, rgb: np.ndarray, passes: int = 8, score_floor: 
     head.mc = passes > 1
     try:
         probs, regs = [], []
+        shared = head.fc6_features(pooled)
         for _ in range(max(1, passes)):
-            x = head(pooled)
+            x = head.after_fc6(shared)
             logits, reg = rh.box_predictor(x)
             probs.append(torch.softmax(logits, -1)[:, 1])
             regs.append(reg[:, 4:8])

@@ -59,3 +59,23 @@ def test_heldout_text_is_found(model):
 def test_blank_image_has_no_confident_text(model):
     s = burned.generate(7, "heldout", 480, 640, n_text=(0, 0), background="ct")
     assert not [d for d in det.mc_detect(model, s.image, passes=4, score_floor=0.5)]
+
+
+def test_mc_passes_share_the_head_before_its_first_dropout(model):
+    """mc_detect computes fc6 once for all passes: each pass must equal the whole head run
+    with the same random state (dropout comes only after fc6)."""
+    import torch
+
+    head = model.roi_heads.box_head
+    pooled = torch.rand(5, *model.roi_heads.box_head.fc6.weight.shape[1:]).reshape(5, -1, 7, 7)
+    head.mc = True
+    try:
+        torch.manual_seed(3)
+        whole = [head(pooled) for _ in range(3)]
+        torch.manual_seed(3)
+        shared = head.fc6_features(pooled)
+        split = [head.after_fc6(shared) for _ in range(3)]
+    finally:
+        head.mc = False
+    assert all(torch.equal(a, b) for a, b in zip(whole, split))
+    assert not torch.equal(whole[0], whole[1])   # the passes do differ
