@@ -692,6 +692,30 @@ def test_cut_short_setting_is_read_again_along_its_ink(redactor):
     assert cut_box(_bare(redactor, reread_extended=False)).decision == "uncertain"
 
 
+def test_crops_are_batched_with_crops_of_about_their_width():
+    from deid_node.pixels.ocr import width_batches
+
+    def cost(batches, widths, call):
+        return sum(call + len(b) * max(widths[i] for i in b) for b in batches)
+
+    widths = [300, 40, 44, 600, 48, 52, 1600, 45, 41, 49, 310, 290]
+    batches = width_batches(widths, batch=4, call_cost=40)
+    assert sorted(i for b in batches for i in b) == list(range(len(widths)))
+    assert all(len(b) <= 4 for b in batches)
+    flat = [widths[i] for b in batches for i in b]
+    assert flat == sorted(widths)                        # narrowest first, runs of the order
+    assert [widths[i] for i in batches[-1]] == [1600]    # never padded to its width
+    assert [widths[i] for i in batches[-2]] == [600]
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    chunks = [order[k:k + 4] for k in range(0, len(order), 4)]
+    assert cost(batches, widths, 40) < cost(chunks, widths, 40)
+    assert cost(batches, widths, 40) < cost([[i] for i in order], widths, 40)
+    # with no cost per call every crop goes alone; with a high one they share
+    assert len(width_batches(widths, 4, call_cost=0)) == len(widths)
+    assert len(width_batches([40, 41, 44, 45], 16, call_cost=1000)) == 1
+    assert width_batches([], 16) == []
+
+
 def test_beam_search_sums_the_paths_of_a_reading():
     """CTC prefix beam search: "a" over two steps is reached by three paths (0.84 in all);
     where every single step's likeliest class is the blank, a letter is still the likeliest
