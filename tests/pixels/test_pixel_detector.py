@@ -67,7 +67,7 @@ def test_mc_passes_share_the_head_before_its_first_dropout(model):
     import torch
 
     head = model.roi_heads.box_head
-    pooled = torch.rand(5, *model.roi_heads.box_head.fc6.weight.shape[1:]).reshape(5, -1, 7, 7)
+    pooled = torch.rand(5, head.fc6.in_features // 49, 7, 7)   # 5 proposals' 7×7 pooled maps
     head.mc = True
     try:
         torch.manual_seed(3)
