@@ -9,12 +9,13 @@ the batch pay for its padding.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +36,8 @@ _MAX_W = 1600
 _CALL_COLUMNS = 40.0
 _LOCK = threading.Lock()
 _READERS: dict[tuple[str, str | None, bool], object] = {}
+# the recogniser's outputs remembered inside crop_memo(), per thread
+_MEMO = threading.local()
 
 
 class OcrError(RuntimeError):
@@ -126,6 +129,22 @@ def width_batches(widths: list[int], batch: int, call_cost: float = _CALL_COLUMN
     return out[::-1]
 
 
+@contextlib.contextmanager
+def crop_memo() -> Iterator[None]:
+    """Inside the block a crop a recogniser has already run at the same height is not run
+    again: its per-step probabilities are taken from that run. One instance's boxes are
+    read several ways (the second look, the likeliest other readings, a longer line read
+    again) and a sixth of those crops, the likeliest-readings search's all, are crops read
+    before. A reading then does not depend on which batch it is asked in a second time.
+    Per thread, and forgotten when the block ends (one instance's crops only)."""
+    outer = getattr(_MEMO, "seen", None)
+    _MEMO.seen = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _MEMO.seen = outer
+
+
 def _load_tuned(model: torch.nn.Module, tuned: str, quantize: bool) -> None:
     from deid_node import weights
 
@@ -181,13 +200,36 @@ class Recogniser:
     @torch.no_grad()
     def _probs(self, crops: list[np.ndarray], batch: int, height: int):
         """(crop index, its prepared width, the padded batch's width, (T, C) softmax) per
-        crop, in width order (crops resized to ``height``)."""
-        prepared = [self._prepare(c, height) for c in crops]
-        for idx in width_batches([p.shape[1] for p in prepared], batch):
+        crop, in no set order (crops resized to ``height``; inside crop_memo() a crop run
+        before is taken from that run)."""
+        seen = getattr(_MEMO, "seen", None)
+        keys = [(id(self.model), height, c.shape, c.dtype.str,
+                 hashlib.blake2b(c.tobytes(), digest_size=16).digest())
+                for c in crops] if seen is not None else [None] * len(crops)
+        first: dict[object, int] = {}     # a crop given twice in one call is run once
+        todo = []
+        for i, k in enumerate(keys):
+            if seen is not None and k in seen:
+                yield (i, *seen[k])
+            elif k is not None and k in first:
+                continue
+            else:
+                first.setdefault(k, i)
+                todo.append(i)
+        prepared = {i: self._prepare(crops[i], height) for i in todo}
+        for idx in width_batches([prepared[i].shape[1] for i in todo], batch):
+            idx = [todo[j] for j in idx]
             x = stack_padded([prepared[i] for i in idx])
             prob = torch.softmax(self.model(torch.from_numpy(x), None), dim=2).numpy()
             for j, i in enumerate(idx):
-                yield i, prepared[i].shape[1], x.shape[3], prob[j]
+                out = (prepared[i].shape[1], x.shape[3], prob[j])
+                if seen is not None:
+                    seen[keys[i]] = out
+                yield (i, *out)
+        if seen is not None:     # the second copies of a crop given twice
+            for i, k in enumerate(keys):
+                if first.get(k, i) != i:
+                    yield (i, *seen[k])
 
     def read(self, crops: list[np.ndarray], batch: int = 16, height: int = _IMG_H
              ) -> list[Reading]:

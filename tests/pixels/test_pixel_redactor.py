@@ -716,6 +716,45 @@ def test_crops_are_batched_with_crops_of_about_their_width():
     assert width_batches([], 16) == []
 
 
+def test_a_crop_is_run_once_per_height_inside_the_memo(redactor, monkeypatch):
+    """Inside ocr.crop_memo() a crop run before at the same height is not run again (its
+    readings and likeliest other readings are those of the first run), a crop given twice
+    in one call is run once, and outside the block every call runs the network."""
+    import torch
+
+    from deid_node.pixels import ocr
+    rec = redactor.recogniser
+    model = rec.model
+    ran: list[int] = []       # crops per call of the network
+
+    class Counting(torch.nn.Module):
+        def forward(self, x, text):
+            ran.append(x.shape[0])
+            return model(x, text)
+
+    monkeypatch.setattr(rec, "model", Counting())
+    img = np.zeros((40, 400, 3), np.uint8)
+    crops = []
+    for text, x in (("Gain 45 dB", 10), ("TIS 0.3", 220)):
+        x0, y0, x1, y1 = draw_text(img, text, (x, 8), 14, font=FONT)
+        crops.append(img[y0 - 2:y1 + 2, x0 - 2:x1 + 2, 0])
+    plain = rec.read(crops)
+    assert sum(ran) == 2
+    with ocr.crop_memo():
+        first = rec.read([crops[0], crops[1], crops[0]])
+        assert sum(ran) == 4 and first[0] == first[2]       # the copy ran once
+        again = rec.read([crops[1], crops[0]])
+        alts = rec.alternatives(crops, 4)
+        assert sum(ran) == 4                                # nothing ran again at 48 px
+        assert again == [first[1], first[0]]
+        assert [a[0][0] for a in alts] == [first[0].text, first[1].text]
+        rec.read(crops, height=64)
+        assert sum(ran) == 6                                # another height, another run
+    assert [r.text for r in first[:2]] == [r.text for r in plain] == ["Gain 45 dB", "TIS 0.3"]
+    rec.read(crops)
+    assert sum(ran) == 8                                    # forgotten when the block ends
+
+
 def test_beam_search_sums_the_paths_of_a_reading():
     """CTC prefix beam search: "a" over two steps is reached by three paths (0.84 in all);
     where every single step's likeliest class is the blank, a letter is still the likeliest
