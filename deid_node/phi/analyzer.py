@@ -177,7 +177,8 @@ class PhiAnalyzer:
         st = self.settings
         model_spans = [sp for sp in model_spans
                        if not (sp.entity == "PHONE" and phone_digits(text, sp) < MIN_PHONE_DIGITS
-                               or sp.entity == "DATE" and in_ratio(text, sp))]
+                               or sp.entity == "DATE" and in_ratio(text, sp)
+                               or in_fraction(text, sp, model_spans))]
         out = list(model_spans)
         for sp in model_spans:
             boosted = names.boost(text, sp.start, sp.end, sp.score) if sp.entity == "PERSON" else None
@@ -318,6 +319,29 @@ _RATIO = re.compile(r"(?<![\d:.])\d+(?:\.\d+)?:\d(?![\d:])")
 def in_ratio(text: str, sp: Span) -> bool:
     """The span lies within a ratio such as "10:1" or "2097:1"."""
     return any(m.start() <= sp.start and sp.end <= m.end() for m in _RATIO.finditer(text))
+
+
+# A decimal number with one point ("compression ratio 2.1113", as dcmtk writes it in
+# DerivationDescription): the model takes the digits after the point for an ID or a date,
+# which held dcmtk's RLE copies of NEMA's WG04 CT and MR images in quarantine.
+_DECIMAL = re.compile(r"(?<![\d.])(\d{1,4})\.(\d+)(?![\d.])")
+_MONTH_YEAR = re.compile(r"(?:0?[1-9]|1[0-2])\.(?:19|20)\d\d")
+
+
+def in_fraction(text: str, sp: Span, model_spans: Sequence[Span] = ()) -> bool:
+    """A date or ID span lies within the digits after the point of a decimal number: a
+    measurement ("Pixel spacing 0.3125" was an ID at 0.97), unless the number reads as a
+    month and year ("03.2011") or the model found a date or ID in the digits before the
+    point too ("Acc 123.4567": the whole is an ID)."""
+    if sp.entity not in ("DATE", "ID"):
+        return False
+    for m in _DECIMAL.finditer(text):
+        if m.start(2) <= sp.start and sp.end <= m.end(2):
+            whole = (sp.entity == "DATE" and _MONTH_YEAR.fullmatch(m.group(0))
+                     or any(o.entity in ("DATE", "ID") and o.start < m.end(1)
+                            and m.start(1) < o.end for o in model_spans))
+            return not whole
+    return False
 
 
 # A name label OCR glued to the front of a name ("PATIENTBROWN, M") is not part of the name.

@@ -140,6 +140,21 @@ def test_a_compression_ratio_is_no_date(analyzer: PhiAnalyzer) -> None:
         assert any(s.entity == "DATE" for s in analyzer.analyze(text)), text
 
 
+def test_the_digits_after_a_decimal_point_are_no_id_or_date(analyzer: PhiAnalyzer) -> None:
+    """dcmtk writes "compression ratio 2.1113" into DerivationDescription; the model took
+    "1113" for an unsure date (the tag stage held the instance) and "3125" of a pixel
+    spacing for an ID. A number that reads as a month and year stays a date, and digits
+    after the point of a number whose first part is an ID stay an ID."""
+    for text in ("Lossless RLE compression, compression ratio 2.1113", "Pixel spacing 0.3125",
+                 "Lossy compression with JPEG extended sequential 8 bit, IJG quality factor "
+                 "90, compression ratio 12.8712"):
+        assert any(s.entity in ("DATE", "ID") for s in analyzer._model_spans([text])[0]), text
+        assert not analyzer.analyze(text), text
+    got = {"seen 03.2011": "03.2011", "DOB 12.03.1975": "12.03.1975", "Acc 123.4567": "4567"}
+    for text, phi in got.items():
+        assert any(text[s.start:s.end].endswith(phi) for s in analyzer.analyze(text)), text
+
+
 def test_chinese_text(analyzer: PhiAnalyzer) -> None:
     text = "患者王小明，身份证号11010519491231002X，手机13912345678，住院号ZY123456"
     got = {text[s.start:s.end]: s.entity for s in analyzer.analyze(text, language="zh")}
