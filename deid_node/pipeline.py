@@ -128,6 +128,11 @@ class Pipeline:
         profile = ProfileSettings.from_section(self.settings.section("profile"))
         self._tag_engine = TagEngine(profile, self.key, self.analyzer())
 
+    @property
+    def written_values(self) -> frozenset[str]:
+        """The dummy values the tag stage writes: policy, not the instance's own values."""
+        return self._tag_engine.written_values
+
     def redactor(self) -> Any:
         """The pixel models, loaded on the first instance that needs a scan."""
         if self._redactor is None:
@@ -206,7 +211,7 @@ class Pipeline:
             stage = "leak-check"
             t = time.perf_counter()
             from .tags.leakcheck import find_leaks
-            leaks = find_leaks(ds, ident)
+            leaks = find_leaks(ds, ident, ours=self.written_values)
             timings["leak_check"] = _ms(t)
             if leaks:
                 report["leaks"] = [_jsonable(leak) for leak in leaks]

@@ -83,7 +83,7 @@ def release(ctx: Context, entry_id: str, actor: str, seen_version: str, note: st
             original = q.original(entry_id)
             data = corrections.re_render(original, q.candidate(entry_id), q.report(entry_id), corr)
             try:
-                hits = corrections.leaks(data, original)
+                hits = corrections.leaks(data, original, ctx.pipeline().written_values)
             except ImportError as exc:
                 raise ActionError(f"the leak check cannot run ({exc}); nothing was released") from exc
             if hits:

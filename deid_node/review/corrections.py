@@ -176,13 +176,14 @@ def _mark_clean_pixels(ds: Dataset) -> None:
     ds.DeidentificationMethodCodeSequence = DicomSequence([*seq, item])
 
 
-def leaks(data: bytes, original: bytes) -> list[str]:
-    """Where the released bytes would still hold the instance's own identifiers (no values)."""
+def leaks(data: bytes, original: bytes, ours: Iterable[str] = ()) -> list[str]:
+    """Where the released bytes would still hold the instance's own identifiers (no values);
+    ``ours``: the values the tag stage writes (find_leaks)."""
     from deid_node import identity
     from deid_node.tags.leakcheck import find_leaks
     ident = identity.collect(pydicom.dcmread(io.BytesIO(original), stop_before_pixels=True))
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    return [f"{leak.path} ({leak.kind})" for leak in find_leaks(ds, ident)]
+    return [f"{leak.path} ({leak.kind})" for leak in find_leaks(ds, ident, ours=ours)]
 
 
 def export(q: Quarantine, out: Path, images: bool = False) -> tuple[int, int]:

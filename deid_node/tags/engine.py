@@ -199,6 +199,9 @@ class TagEngine:
         self.safe_private_on = settings.has("retain_safe_private")
         self._method = (f"deid-node PS3.15 Basic Profile, {len(self.options)} options, "
                         f"rules {self.rules.fingerprint}")[:64]
+        # what D writes: the leak check does not take these for the instance's own values
+        self.written_values = frozenset([*self.dummies.values(),
+                                         *map(str, self.dummy_code.values())])
 
     @classmethod
     def from_settings(cls, settings: ProfileSettings, analyzer: Any = None, *,

@@ -181,10 +181,14 @@ def _texts(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
             yield path, str(value), vr
 
 
-def find_leaks(ds: Dataset, identity: Identity, kinds: Iterable[str] = DEFAULT_KINDS
-               ) -> list[Leak]:
-    """Every (path, kind) where one of *identity*'s values is still present in *ds*."""
+def find_leaks(ds: Dataset, identity: Identity, kinds: Iterable[str] = DEFAULT_KINDS,
+               ours: Iterable[str] = ()) -> list[Leak]:
+    """Every (path, kind) where one of *identity*'s values is still present in *ds*.
+    A value that is exactly one of *ours* (the dummies the tag engine writes, ``D``) came
+    from the policy, not the instance: a name part "Removed" of "Removed by CTP" is no leak
+    in the dummy "REMOVED" that replaced it."""
     matchers = compile_identity(identity, kinds)
+    written = {_norm(v).strip() for v in ours}
     leaks: list[Leak] = []
     seen: set[tuple[str, str]] = set()
     sources = [("", ds)]
@@ -198,7 +202,7 @@ def find_leaks(ds: Dataset, identity: Identity, kinds: Iterable[str] = DEFAULT_K
                     seen.add((path, "unreadable"))
                     leaks.append(Leak(path, "unreadable"))
                 continue
-            if not matchers:
+            if not matchers or _norm(text).strip() in written:
                 continue
             norm = _norm(_PLACEHOLDERS.sub(" ", text))
             # A well-formed date or time can only hold a date: an ID's digits inside a

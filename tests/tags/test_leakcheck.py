@@ -120,3 +120,28 @@ def test_every_kept_private_value_is_checked(engine):
     assert find_leaks(ds, ident) == []
     ds[0x00431027].value = "DOE"                       # a kept element that now holds a name
     assert find_leaks(ds, ident) == [Leak("(0043,1027)", "name")]
+
+
+def test_a_dummy_the_engine_wrote_is_not_the_value_it_replaced(tmp_path):
+    """A dataset de-identified before ("Removed by CTP" in every name) gives the name part
+    "Removed"; the dummy "REMOVED" that action D writes over it is policy, not a leak, while
+    the old value left anywhere still is. Through the pipeline such a file is forwarded."""
+    from deid_node.pipeline import Pipeline
+    from deid_node.settings import Settings
+
+    from .helpers import KEY, to_bytes
+    ident = Identity(name_parts=("Removed", "by", "CTP"))
+    ds = Dataset()
+    ds.VerifyingObserverName = "REMOVED"
+    assert [lk.kind for lk in find_leaks(ds, ident)] == ["name"]
+    assert find_leaks(ds, ident, ours={"REMOVED"}) == []
+    ds.PersonName = "Removed by CTP"
+    assert [lk.path for lk in find_leaks(ds, ident, ours={"REMOVED"})] == ["(0040,A123)"]
+
+    pipeline = Pipeline(Settings.load(None, var=tmp_path), KEY)
+    assert "REMOVED" in pipeline.written_values
+    src = rich_ct()
+    src.VerifyingObserverName = src.PersonName = "Removed by CTP"
+    src.ReferringPhysicianName = "Removed by CTP"
+    verdict = pipeline.run(to_bytes(src))
+    assert verdict.reason != "leak-check", verdict.report.get("leaks")
