@@ -197,8 +197,13 @@ def test_setting_head(policy, text, head):
     # a year cut off with its date separator; numbers and frame counts are not
     ("1979/", True), ("2024-", True), ("/1968", True), (" .2011", True),
     ("-1968", True),
-    ("34/120", False), ("1/2", False), ("2000", False), ("1.2000/", False),
+    ("34/120", False), ("1/2", False), ("1.2000/", False),
     ("Frame 20/2012 Gain", False),
+    # a number of four or more digits alone (a case or exam number), not a short one, a
+    # decimal or one with its term
+    ("3155", True), ("0721", True), ("2000", True), ("(12345)", True),
+    ("100", False), ("-40", False), ("75%", False), ("0.3125", False), ("1540 m/s", False),
+    ("PRF 4000", False),
 ])
 def test_phi_patterns(policy, text, hit):
     assert any(p.search(text) for p in policy.rules.phi_patterns) is hit
