@@ -204,17 +204,12 @@ class Recogniser:
         before is taken from that run)."""
         seen = getattr(_MEMO, "seen", None)
         keys = [(id(self.model), height, c.shape, c.dtype.str,
-                 hashlib.blake2b(c.tobytes(), digest_size=16).digest())
-                for c in crops] if seen is not None else [None] * len(crops)
-        first: dict[object, int] = {}     # a crop given twice in one call is run once
+                 hashlib.blake2b(c.tobytes(), digest_size=16).digest()) for c in crops]
         todo = []
         for i, k in enumerate(keys):
             if seen is not None and k in seen:
                 yield (i, *seen[k])
-            elif k is not None and k in first:
-                continue
             else:
-                first.setdefault(k, i)
                 todo.append(i)
         prepared = {i: self._prepare(crops[i], height) for i in todo}
         for idx in width_batches([prepared[i].shape[1] for i in todo], batch):
@@ -226,10 +221,6 @@ class Recogniser:
                 if seen is not None:
                     seen[keys[i]] = out
                 yield (i, *out)
-        if seen is not None:     # the second copies of a crop given twice
-            for i, k in enumerate(keys):
-                if first.get(k, i) != i:
-                    yield (i, *seen[k])
 
     def read(self, crops: list[np.ndarray], batch: int = 16, height: int = _IMG_H
              ) -> list[Reading]:
