@@ -82,6 +82,7 @@ TRAIN_LAYOUTS = ("corners", "header", "side", "scatter")
 TRAIN_LAYOUTS_V2 = TRAIN_LAYOUTS + ("stack",)
 HELDOUT_LAYOUTS = ("corners", "header", "side", "scatter", "footer_band", "two_column")
 BACKGROUNDS = ("ct", "mr", "us", "doppler", "xray", "screen", "black")
+SPECKLE_BACKGROUNDS = ("us", "doppler", "echo")
 
 
 class FontsMissing(RuntimeError):
@@ -536,6 +537,8 @@ def _background(rng: random.Random, nrng: np.random.Generator, kind: str, h: int
         return np.clip(rgb, 0, 255)
     if kind == "pet":
         return _pet_fusion(rng, nrng, h, w)
+    if kind in TRAIN_ONLY_BACKGROUNDS:
+        return TRAIN_ONLY_BACKGROUNDS[kind](rng, nrng, h, w)
     return np.full((h, w, 3), rng.uniform(0, 25), np.float32)
 
 
@@ -592,6 +595,92 @@ def _pet_fusion(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -
         arc = np.abs(yy - (y0 + bend * ((xx - w / 2) / (w / 2)) ** 2)) < rng.uniform(0.7, 1.8)
         rgb[arc & (xx > w * rng.uniform(0, 0.2)) & (xx < w * rng.uniform(0.8, 1))] = shade
     return np.clip(rgb, 0, 255)
+
+
+def _endoscopy(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """An endoscopy frame (training only, ``variety=5``): moist pink-red mucosa with folds,
+    a dark lumen and small specular glints, in a round or octagonal field on black. Glints
+    and fold edges are the marks a detector tuned to faint text could take for characters;
+    drawn as negatives (and under some lines), so that it learns the difference."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = w * rng.uniform(0.42, 0.58), h * rng.uniform(0.42, 0.58)
+    r = min(h, w) * rng.uniform(0.42, 0.56)
+    field_ = np.hypot(xx - cx, yy - cy) < r
+    if rng.random() < 0.5:
+        field_ &= (np.abs(xx - cx) + np.abs(yy - cy)) < r * 1.25
+    slow = _blur(nrng.uniform(0, 255, (h, w)).astype(np.float32), rng.uniform(10, 25))
+    slow = (slow - slow.mean()) / max(1e-3, float(slow.std()))
+    warp = slow * rng.uniform(6, 20)
+    folds = np.sin((np.hypot(xx - cx + warp, yy - cy - warp) / rng.uniform(9, 30)) * np.pi)
+    lx, ly = cx + rng.uniform(-r, r) * 0.4, cy + rng.uniform(-r, r) * 0.4
+    lumen = np.exp(-((xx - lx) ** 2 + (yy - ly) ** 2) / (2 * (r * rng.uniform(0.12, 0.3)) ** 2))
+    vignette = np.clip(1.15 - (np.hypot(xx - cx, yy - cy) / r) ** 2 * 0.6, 0.3, 1.1)
+    shade = np.clip((0.75 + 0.12 * slow + 0.1 * folds) * vignette * (1 - 0.85 * lumen), 0, 1.3)
+    tone = np.array([rng.uniform(190, 240), rng.uniform(70, 130), rng.uniform(60, 110)],
+                    np.float32)
+    rgb = shade[..., None] * tone
+    for _ in range(rng.randint(5, 40)):  # specular glints
+        gx, gy, gr = rng.uniform(cx - r, cx + r), rng.uniform(cy - r, cy + r), rng.uniform(1, 5)
+        glint = np.exp(-((xx - gx) ** 2 / (2 * gr ** 2) + (yy - gy) ** 2 / (2 * (gr * rng.uniform(0.3, 1.5)) ** 2)))
+        rgb += glint[..., None] * 255
+    rgb += nrng.normal(0, rng.uniform(1, 5), (h, w, 1)).astype(np.float32)
+    rgb[~field_] = rng.uniform(0, 12)
+    return np.clip(rgb, 0, 255)
+
+
+def _pathology(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A stained tissue section (training only, ``variety=5``): eosin-pink stroma, white
+    gaps, and hundreds of small haematoxylin-purple nuclei, crowded in places. Rows of
+    nuclei look like rows of dark characters; drawn as negatives for the detector."""
+    slow = _blur(nrng.uniform(0, 255, (h, w)).astype(np.float32), rng.uniform(6, 18))
+    slow = (slow - slow.mean()) / max(1e-3, float(slow.std()))
+    pink = np.array([rng.uniform(215, 245), rng.uniform(150, 200), rng.uniform(190, 225)],
+                    np.float32)
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = pink
+    rgb *= (1 + 0.06 * slow)[..., None]
+    gaps = slow > rng.uniform(0.8, 1.6)
+    rgb[gaps] = np.array([245, 240, 245], np.float32)
+    im = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    purple = (rng.uniform(60, 120), rng.uniform(30, 80), rng.uniform(110, 170))
+    dense = slow < rng.uniform(-0.5, 0.5)
+    ys, xs = np.nonzero(dense | (nrng.random((h, w)) < 0.15))
+    if len(xs):
+        for k in nrng.integers(0, len(xs), rng.randint(150, 900)):
+            x, y = int(xs[k]), int(ys[k])
+            a, b = rng.uniform(1.5, 6), rng.uniform(1.5, 5)
+            c = tuple(int(np.clip(v * rng.uniform(0.7, 1.2), 0, 255)) for v in purple)
+            d.ellipse((x - a, y - b, x + a, y + b), fill=c)
+    out = np.asarray(im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.2))), np.float32)
+    return np.clip(out + nrng.normal(0, 3, (h, w, 1)).astype(np.float32), 0, 255)
+
+
+def _echo(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """An echocardiogram (training only, ``variety=5``): a narrow speckle sector with dark
+    chambers and bright valve lines, and the ECG trace along the bottom, the screen where
+    faint dates sit over speckle."""
+    rgb = _background(rng, nrng, "us", h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(rng.randint(2, 4)):  # chambers: dark, blurred ellipses
+        cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.25, 0.7)
+        rx, ry = rng.uniform(20, w * 0.12), rng.uniform(25, h * 0.15)
+        m = np.exp(-(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2) ** 2)
+        rgb *= (1 - 0.9 * m)[..., None]
+    y0 = int(h * rng.uniform(0.84, 0.94))
+    xs = np.arange(int(w * 0.05), int(w * 0.95))
+    beat = rng.uniform(60, 140)
+    phase = (xs % beat) / beat
+    trace = y0 - 18 * np.exp(-((phase - 0.3) / 0.015) ** 2) + 5 * np.exp(-((phase - 0.6) / 0.05) ** 2)
+    colour = np.array(rng.choice([(0, 255, 0), (255, 255, 0), (0, 255, 255)]), np.float32)
+    for x, y in zip(xs, trace.astype(int)):
+        if 0 <= y < h - 1:
+            rgb[y:y + 2, x] = colour
+    return np.clip(rgb, 0, 255)
+
+
+# drawn only by the training variety 5, never by the held-out split
+TRAIN_ONLY_BACKGROUNDS = {"endoscopy": _endoscopy, "pathology": _pathology, "echo": _echo}
 
 
 def _clutter(rng: random.Random, draw: ImageDraw.ImageDraw, h: int, w: int) -> None:
@@ -697,7 +786,10 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     ``variety=3`` also draws one image in ten a PET or PET/CT fusion (``_pet_fusion``) and
     about one line in eight in faint colours close to the background's; ``variety=4`` also
     windows half of the radiographs as a native tile of a large film (``_windowed_tile``,
-    grain two to four times stronger); ``variety=1``
+    grain two to four times stronger); ``variety=5`` also draws about one image in seven an
+    endoscopy frame, a stained tissue section or an echocardiogram (``TRAIN_ONLY_BACKGROUNDS``)
+    and one line in five over speckle in thin dark or light ink that lets the speckle
+    through; ``variety=1``
     draws exactly the images of the original recipe. ``locale`` zh, ja, ko,
     he or ar draws Chinese, Japanese, Korean, Hebrew or Arabic screens (names, national
     IDs, phones, labels and settings in the language, ``_SCREENS``; fonts:
@@ -717,6 +809,8 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
     kind = background or rng.choice(BACKGROUNDS)
     if variety >= 3 and background is None and rng.random() < 0.1:
         kind = "pet"  # training negatives: PET and PET/CT fusion hot spots
+    if variety >= 5 and background is None and rng.random() < 0.15:
+        kind = rng.choice(tuple(TRAIN_ONLY_BACKGROUNDS))  # textured screens, few or no lines
     layout = rng.choice((TRAIN_LAYOUTS_V2 if variety >= 2 else TRAIN_LAYOUTS)
                         if split == "train" else HELDOUT_LAYOUTS)
     bg = _background(rng, nrng, kind, h, w)
@@ -820,14 +914,23 @@ def generate(seed: int, split: str = "train", h: int | None = None, w: int | Non
                 delta = -delta
             colour = np.clip(local + delta + np.array([rng.uniform(-12, 12) for _ in range(3)],
                                                       np.float32), 0, 255)
+        see_through = 1.0
+        if variety >= 5 and kind in SPECKLE_BACKGROUNDS and rng.random() < 0.2:
+            # thin dark or light ink let through the speckle: the lines the detector never
+            # proposed on the tuning splits (docs/pixels.md, twentieth round)
+            colour = np.full(3, rng.uniform(0, 50) if local > 90 else rng.uniform(200, 255),
+                             np.float32)
+            see_through = rng.uniform(0.4, 0.85)
         if kind == "screen" and rng.random() < 0.3:  # text on a filled label
             region[:] = 255 - colour * 0.8 if local < 128 else region
         alpha = (mask.astype(np.float32) / 255.0)[..., None]
         if rng.random() < 0.1:
             alpha *= rng.uniform(0.6, 0.9)  # semi-transparent overlay
+        alpha *= see_through
         arr[y:y + mh, x:x + mw] = region * (1 - alpha) + colour * alpha
         occupied[y:y + mh, x:x + mw] = True
         boxes.append({"x0": x, "y0": y, "x1": x + mw, "y1": y + mh, "text": it.text,
-                      "phi": it.phi, "kind": it.kind, "rot": rot, "size": size})
+                      "phi": it.phi, "kind": it.kind, "rot": rot, "size": size,
+                      "opacity": round(float(alpha.max()), 3)})
     image = np.clip(arr, 0, 255).astype(np.uint8)
     return Sample(image, boxes, ident, kind, layout)

@@ -59,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "3 with PET/CT fusions without text and faint lines in the "
                              "English images (synth.burned.generate(variety=3)), 5 = "
                              "version 4 with half the radiographs windowed as native tiles "
-                             "of a large film (variety=4)")
+                             "of a large film (variety=4), 6 = version 5 with endoscopy, "
+                             "pathology and echo screens and see-through lines over "
+                             "speckle (variety=5)")
 
 
 def _boxes(sample: burned.Sample) -> np.ndarray:
@@ -71,7 +73,7 @@ def _boxes(sample: burned.Sample) -> np.ndarray:
 
 CJK_LOCALES = ("zh", "ja", "ko")
 # data version → synth.burned.generate's variety for the English images
-DATA_VARIETY = {1: 1, 2: 2, 3: 2, 4: 3, 5: 4}
+DATA_VARIETY = {1: 1, 2: 2, 3: 2, 4: 3, 5: 4, 6: 5}
 
 
 def train_locale(version: int, index: int) -> str:

@@ -62,6 +62,23 @@ def test_data_version_5_windows_half_the_radiographs_as_tiles_of_a_large_film() 
                == burned.generate(seed, "heldout").image.tobytes() for seed in range(5))
 
 
+def test_data_version_6_adds_textured_screens_and_see_through_lines_over_speckle() -> None:
+    drawn = {v: [burned.generate(seed, "train", variety=v) for seed in range(120)] for v in (4, 5)}
+    kinds = {v: {s.background for s in drawn[v]} for v in (4, 5)}
+    assert set(burned.TRAIN_ONLY_BACKGROUNDS) <= kinds[5]
+    assert not kinds[4] & set(burned.TRAIN_ONLY_BACKGROUNDS)
+    # lines over speckle that let it through: from the one in ten semi-transparent overlays
+    # of every version to about one in four
+    see_through = {v: np.mean([b["opacity"] < 0.9 for s in drawn[v] for b in s.boxes
+                               if s.background in burned.SPECKLE_BACKGROUNDS]) for v in (4, 5)}
+    assert see_through[4] < 0.15 < 0.2 < see_through[5], see_through
+    v5, v6 = train_batch(11, 4, 5, 5), train_batch(11, 4, 6, 5)
+    assert np.array_equal(v5[3][0], v6[3][0])  # the CJK screens are those of version 5
+    # versions before 6 and the held-out split are unchanged by it
+    assert all(burned.generate(seed, "heldout", variety=5).image.tobytes()
+               == burned.generate(seed, "heldout").image.tobytes() for seed in range(5))
+
+
 def _grain(sample: burned.Sample) -> float:
     """Spread of the film's grain: grey minus its 2-px blur, away from the text lines."""
     grey = sample.image.astype(np.float32).mean(axis=2)
