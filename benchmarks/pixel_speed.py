@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -56,6 +57,19 @@ def cr_dataset(img: np.ndarray) -> Dataset:
     return ds
 
 
+def cpu_model() -> str:
+    """The processor's model name and the cores this process may use."""
+    name = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=15)
@@ -71,7 +85,8 @@ def main() -> int:
     analyzer, desc = load_analyzer()
     print('analyzer:', desc, file=sys.stderr)
     red = PixelRedactor.load(settings, analyzer)
-    out: dict[str, object] = {"threads": args.threads}
+    # the host's processor: the same script gave figures ~2.7x apart on two hosts
+    out: dict[str, object] = {"threads": args.threads, "cpu": cpu_model()}
     for label, n_text in (("no_text", (0, 0)), ("ten_boxes", (10, 10))):
         times, stages, nboxes = [], [], []
         for i in range(args.repeat + 1):

@@ -15,10 +15,15 @@ with a message the quarantine report can show.
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
                          ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
@@ -36,6 +41,11 @@ LOSSY_SYNTAXES = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.1
                   "1.2.840.10008.1.2.4.103", "1.2.840.10008.1.2.4.104", "1.2.840.10008.1.2.4.105",
                   "1.2.840.10008.1.2.4.106", "1.2.840.10008.1.2.4.107", "1.2.840.10008.1.2.4.108"}
 _LOSSLESS_REENCODE = {RLELossless: RLELossless, JPEG2000Lossless: JPEG2000Lossless}
+# JPEG processes dcmtk's dcmdjpeg (the IJG library, 8, 12 and 16 bits) decodes when
+# pydicom's plugins refuse the stream (see _decode_with_dcmtk)
+DCMTK_JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.53",
+              "1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"}
+DCMTK_TIMEOUT_S = 300
 
 
 class CodecError(RuntimeError):
@@ -107,7 +117,9 @@ def decode(ds: Dataset) -> Decoded:
             arr = ds.pixel_array
             out_pi = "YBR_FULL" if pi == "YBR_FULL_422" else pi
     except Exception as exc:  # noqa: BLE001 - any decoder failure → quarantine
-        raise CodecError(f"pixel data could not be decoded ({ts.name}): {exc}") from exc
+        if ts not in DCMTK_JPEG:
+            raise CodecError(f"pixel data could not be decoded ({ts.name}): {exc}") from exc
+        arr, out_pi = _decode_with_dcmtk(ds, ts, exc)
     finally:
         try:
             ds.pixel_array_options(as_rgb=True)
@@ -128,6 +140,37 @@ def decode(ds: Dataset) -> Decoded:
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return Decoded(arr, out_pi, ts, is_lossy(ds, ts))
+
+
+def _decode_with_dcmtk(ds: Dataset, ts: UID, first: Exception) -> tuple[np.ndarray, str]:
+    """JPEG that pydicom's decoders refuse, decoded by dcmtk's ``dcmdjpeg``.
+
+    pylibjpeg's libjpeg stops at "a misplaced marker" on scan headers whose spectral and
+    approximation fields a sequential JPEG should leave at zero; the IJG decoder in dcmtk
+    reads them with a warning. All ten 12-bit "JPEG lossy" files of NEMA's WG04 set and
+    pydicom's JPEG-lossy.dcm are such streams; their decoded values lie within JPEG's loss
+    of WG04's uncompressed references. dcmtk converts YCbCr to RGB, as pydicom's decoders
+    do. Without dcmtk, or if it fails too, the instance stays undecodable (quarantine)."""
+    exe = shutil.which("dcmdjpeg")
+    if exe is None:
+        raise CodecError(f"pixel data could not be decoded ({ts.name}): {first}; install "
+                         "dcmtk (its dcmdjpeg decodes JPEG streams pydicom refuses)") from first
+    # a private folder (mode 0700) that is removed with the PHI it briefly holds
+    with tempfile.TemporaryDirectory(prefix="deid-dcmdjpeg-") as tmp:
+        src, dst = Path(tmp) / "in.dcm", Path(tmp) / "out.dcm"
+        try:
+            ds.save_as(src, enforce_file_format=False)
+            run = subprocess.run([exe, str(src), str(dst)], capture_output=True, text=True,
+                                 timeout=DCMTK_TIMEOUT_S, check=False)
+            if run.returncode != 0:
+                raise RuntimeError(f"dcmdjpeg exited {run.returncode}: "
+                                   f"{run.stderr.strip()[-300:]}")
+            out = pydicom.dcmread(dst)
+            out.pixel_array_options(as_rgb=False)
+            return out.pixel_array, str(out.PhotometricInterpretation).strip()
+        except Exception as exc:  # noqa: BLE001 - both decoders failed → quarantine
+            raise CodecError(f"pixel data could not be decoded ({ts.name}): {first}; "
+                             f"dcmtk's dcmdjpeg: {exc}") from exc
 
 
 _PIL_JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}

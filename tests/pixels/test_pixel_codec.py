@@ -36,6 +36,7 @@ CASES = [
     ("MR_small.dcm", ExplicitVRLittleEndian, "MONOCHROME2"),               # signed 16-bit
     ("MR_small_jp2klossless.dcm", JPEG2000Lossless, "MONOCHROME2"),
     ("image_dfl.dcm", "1.2.840.10008.1.2.1.99", "MONOCHROME2"),            # deflated stays deflated
+    ("JPEG-lossy.dcm", RLELossless, "MONOCHROME2"),                        # 12-bit, dcmtk decodes it
 ]
 
 
@@ -97,4 +98,30 @@ def test_corrupt_compressed_data_is_refused():
     from pydicom.encaps import encapsulate
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\0" * 40])
     with pytest.raises(codec.CodecError, match="decoded"):
+        codec.decode(ds)
+
+
+def test_jpeg_pydicom_refuses_is_decoded_by_dcmtk_as_its_fixed_twin():
+    """JPEG-lossy.dcm's scan header is non-conformant (pylibjpeg: "a misplaced marker");
+    JPGExtended.dcm is the same image with the header fixed, which pydicom decodes."""
+    lossy = read("JPEG-lossy.dcm")
+    with pytest.raises(Exception, match="misplaced marker"):
+        lossy.pixel_array
+    ours = codec.decode(read("JPEG-lossy.dcm")).frames[0].astype(int)
+    fixed = read("JPGExtended.dcm").pixel_array.astype(int)
+    assert ours.shape == fixed.shape and ours.std() > 10
+    assert np.abs(ours - fixed).max() <= 1  # IJG's and libjpeg's inverse DCT round apart
+
+
+def test_without_dcmtk_a_stream_pydicom_refuses_stays_undecodable(monkeypatch):
+    monkeypatch.setattr(codec.shutil, "which", lambda name: None)
+    with pytest.raises(codec.CodecError, match="install dcmtk"):
+        codec.decode(read("JPEG-lossy.dcm"))
+
+
+def test_a_jpeg_neither_decoder_reads_is_refused_with_both_reasons():
+    ds = read("JPEG-lossy.dcm")
+    from pydicom.encaps import encapsulate
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xc1" + b"\0" * 40 + b"\xff\xd9"])
+    with pytest.raises(codec.CodecError, match="dcmdjpeg"):
         codec.decode(ds)
