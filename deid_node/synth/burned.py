@@ -621,7 +621,8 @@ def _endoscopy(rng: random.Random, nrng: np.random.Generator, h: int, w: int) ->
     rgb = shade[..., None] * tone
     for _ in range(rng.randint(5, 40)):  # specular glints
         gx, gy, gr = rng.uniform(cx - r, cx + r), rng.uniform(cy - r, cy + r), rng.uniform(1, 5)
-        glint = np.exp(-((xx - gx) ** 2 / (2 * gr ** 2) + (yy - gy) ** 2 / (2 * (gr * rng.uniform(0.3, 1.5)) ** 2)))
+        gy_r = gr * rng.uniform(0.3, 1.5)
+        glint = np.exp(-((xx - gx) ** 2 / (2 * gr ** 2) + (yy - gy) ** 2 / (2 * gy_r ** 2)))
         rgb += glint[..., None] * 255
     rgb += nrng.normal(0, rng.uniform(1, 5), (h, w, 1)).astype(np.float32)
     rgb[~field_] = rng.uniform(0, 12)
@@ -657,9 +658,9 @@ def _pathology(rng: random.Random, nrng: np.random.Generator, h: int, w: int) ->
 
 
 def _echo(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """An echocardiogram (training only, ``variety=5``): a narrow speckle sector with dark
-    chambers and bright valve lines, and the ECG trace along the bottom, the screen where
-    faint dates sit over speckle."""
+    """An echocardiogram (training only, ``variety=5``): a speckle sector with dark
+    chambers and the ECG trace along the bottom, the screen where faint dates sit over
+    speckle."""
     rgb = _background(rng, nrng, "us", h, w)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     for _ in range(rng.randint(2, 4)):  # chambers: dark, blurred ellipses
@@ -671,7 +672,8 @@ def _echo(rng: random.Random, nrng: np.random.Generator, h: int, w: int) -> np.n
     xs = np.arange(int(w * 0.05), int(w * 0.95))
     beat = rng.uniform(60, 140)
     phase = (xs % beat) / beat
-    trace = y0 - 18 * np.exp(-((phase - 0.3) / 0.015) ** 2) + 5 * np.exp(-((phase - 0.6) / 0.05) ** 2)
+    trace = (y0 - 18 * np.exp(-((phase - 0.3) / 0.015) ** 2)
+             + 5 * np.exp(-((phase - 0.6) / 0.05) ** 2))  # the R wave, then the T wave
     colour = np.array(rng.choice([(0, 255, 0), (255, 255, 0), (0, 255, 255)]), np.float32)
     for x, y in zip(xs, trace.astype(int)):
         if 0 <= y < h - 1:
