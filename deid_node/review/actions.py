@@ -34,12 +34,23 @@ class Context:
     quarantine: Quarantine
     spool: Spool
     _pipeline: Any = None
+    _written: frozenset[str] | None = None
 
     def pipeline(self) -> Any:
         if self._pipeline is None:
             from deid_node.pipeline import Pipeline
             self._pipeline = Pipeline(self.settings, self.key)
         return self._pipeline
+
+    def written_values(self) -> frozenset[str]:
+        """The dummies the tag stage writes, for the leak check of a re-rendered release.
+        They follow from the rules and the profile alone: no PHI model is loaded for them
+        (a release must not wait for, or fail on, the models a reprocess needs)."""
+        if self._written is None:
+            from deid_node.tags import ProfileSettings, TagEngine
+            profile = ProfileSettings.from_section(self.settings.section("profile"))
+            self._written = TagEngine(profile, self.key).written_values
+        return self._written
 
 
 def version(q: Quarantine, entry_id: str) -> str:
@@ -83,7 +94,7 @@ def release(ctx: Context, entry_id: str, actor: str, seen_version: str, note: st
             original = q.original(entry_id)
             data = corrections.re_render(original, q.candidate(entry_id), q.report(entry_id), corr)
             try:
-                hits = corrections.leaks(data, original, ctx.pipeline().written_values)
+                hits = corrections.leaks(data, original, ctx.written_values())
             except ImportError as exc:
                 raise ActionError(f"the leak check cannot run ({exc}); nothing was released") from exc
             if hits:

@@ -145,3 +145,18 @@ def test_a_dummy_the_engine_wrote_is_not_the_value_it_replaced(tmp_path):
     src.ReferringPhysicianName = "Removed by CTP"
     verdict = pipeline.run(to_bytes(src))
     assert verdict.reason != "leak-check", verdict.report.get("leaks")
+
+
+def test_a_release_knows_the_dummies_without_loading_the_pipeline(tmp_path):
+    """The leak check of a re-rendered release skips the same dummies as the pipeline's,
+    from the rules alone: no PHI model is loaded for a release."""
+    from deid_node.pipeline import Pipeline
+    from deid_node.review.actions import Context
+    from deid_node.settings import Settings
+
+    from .helpers import KEY
+    settings = Settings.load(None, var=tmp_path)
+    ctx = Context(settings, KEY, quarantine=None, spool=None)
+    assert "REMOVED" in ctx.written_values()
+    assert ctx._pipeline is None
+    assert ctx.written_values() == Pipeline(settings, KEY).written_values
