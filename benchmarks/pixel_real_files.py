@@ -2,6 +2,7 @@
 
 Before: the original frame with the boxes the stage found (red: PHI, orange: unreadable or
 ambiguous → blanked, green: kept). After: the written-back instance, re-read from bytes.
+In both, cyan marks words whose unused high bits hold something (an overlay drawn there).
 PNGs go to docs/img/pixels/ (or ``--png-dir``); a JSON summary (no OCR text) is printed.
 ``--extra`` adds other files (PNGs for each, at most 768 px on the long side): the
 DICOM test files of Microsoft Presidio's image redactor, with pseudo-PHI burned into a
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         stem = name.removesuffix(".dcm")
         if png:
             for png_path in (render_png(original, res.boxes, outdir / f"{stem}_before.png",
-                                        frame),
-                             render_png(after, [], outdir / f"{stem}_after.png", frame)):
+                                        frame, show_unused_bits=True),
+                             render_png(after, [], outdir / f"{stem}_after.png", frame,
+                                        show_unused_bits=True)):
                 if shrink:
                     _fit(png_path, 768)
         summary.append({"file": name, "frames": res.frames, "ms": round(ms),

@@ -47,9 +47,14 @@ class Verdict:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return {"action": self.action, "stage": self.stage, "reason": self.reason,
-                "qid": self.entry_id, **{f"new_{k}": v for k, v in self.uids.items()},
-                "modality": self.meta.get("modality"), "timings_ms": self.timings_ms}
+        out = {"action": self.action, "stage": self.stage, "reason": self.reason,
+               "qid": self.entry_id, **{f"new_{k}": v for k, v in self.uids.items()},
+               "modality": self.meta.get("modality"), "timings_ms": self.timings_ms}
+        # a count only: what the words' unused high bits held (an overlay) was cleared
+        cleared = (self.report.get("pixels") or {}).get("unused_bits_cleared")
+        if cleared:
+            out["unused_bits_cleared"] = cleared
+        return out
 
 
 class StageFailure(Exception):
@@ -245,7 +250,7 @@ class Pipeline:
     def _pixel_stage(self, ds: Dataset, ident: Any) -> tuple[list[str], dict[str, Any]]:
         decision = self.scan_rules().decide(ds)
         if not decision:
-            return [], {"action": "skip", "rule": decision.rule}
+            return [], _unscanned(ds, decision.rule)
         result = self.redactor().process(ds, ident)
         report = _jsonable(result)
         if result.quarantine_reason:
@@ -267,6 +272,21 @@ class Pipeline:
         return Verdict("quarantine", stage, reason, candidate, qid or self.entry_id(None, raw), uids={},
                        meta=meta, report={"stage": stage, "reason": reason, **details},
                        timings_ms=timings)
+
+
+def _unscanned(ds: Dataset, rule: str) -> dict[str, Any]:
+    """The report of an instance the scan rules skip. Its words' unused high bits are still
+    checked and cleared (an overlay drawn there: ``codec.clear_unused_bits``); one that
+    cannot be decoded for the check is held, not passed unchecked."""
+    from .pixels import codec
+    report: dict[str, Any] = {"action": "skip", "rule": rule}
+    try:
+        cleared = codec.clear_unused_bits(ds)
+    except codec.CodecError as exc:
+        raise StageFailure("pixels", "pixels-undecodable", {**report, "error": str(exc)}) from exc
+    if cleared:
+        report.update(unused_bits_cleared=cleared, transfer_syntax=str(codec.transfer_syntax(ds)))
+    return report
 
 
 def _encode(ds: Dataset) -> bytes:

@@ -60,6 +60,9 @@ class Decoded:
     photometric: str           # photometric of ``frames`` (RGB after a colour-converting decode)
     source_syntax: UID
     lossy_source: bool
+    # pixel words whose bits above Bits Stored held something other than the value's sign
+    # (an overlay drawn into the high bits); ``frames`` holds them cleared (_clear_unused_bits)
+    unused_bits: int = 0
 
     @property
     def n_frames(self) -> int:
@@ -110,10 +113,12 @@ def decode(ds: Dataset) -> Decoded:
             arr, out_pi = fast
         elif ts.is_compressed:
             # JPEG decoders hand back RGB for YBR JPEG; JPEG 2000 applies its inverse MCT.
+            # The words as stored: _clear_unused_bits counts what the high bits held.
+            ds.pixel_array_options(correct_unused_bits=False)
             arr = ds.pixel_array
             out_pi = "RGB" if pi in ("YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT") else pi
         else:
-            ds.pixel_array_options(as_rgb=False)
+            ds.pixel_array_options(as_rgb=False, correct_unused_bits=False)
             arr = ds.pixel_array
             out_pi = "YBR_FULL" if pi == "YBR_FULL_422" else pi
     except Exception as exc:  # noqa: BLE001 - any decoder failure → quarantine
@@ -139,7 +144,51 @@ def decode(ds: Dataset) -> Decoded:
         arr = arr.copy()
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    return Decoded(arr, out_pi, ts, is_lossy(ds, ts))
+    arr, unused = _clear_unused_bits(arr, int(ds.get("BitsStored", 0) or 0))
+    return Decoded(arr, out_pi, ts, is_lossy(ds, ts), unused)
+
+
+def _clear_unused_bits(arr: np.ndarray, stored: int) -> tuple[np.ndarray, int]:
+    """Each word set to its value as Bits Stored defines it (sign-extended when signed), and
+    how many words held more than that. Bits above Bits Stored are no part of a pixel's
+    value (PS3.5 8.1.1), but old equipment drew overlays there (the retired Overlay Bit
+    Position 60xx,0102): GDCM's XA_GE_JPEG_02_with_Overlays holds the patient's name, an
+    exam number, the date and the hospital in bit 13. The tag stage removes the 60xx
+    attributes that describe such a plane; a viewer or a script that reads the stored
+    words whole would still show it, so the bits go too (``encode`` writes them cleared)."""
+    dirty = unused_bits_held(arr, stored)
+    if dirty is None:
+        return arr, 0
+    shift = arr.dtype.itemsize * 8 - stored
+    clean = np.right_shift(np.left_shift(arr, shift), shift)   # arithmetic when signed
+    return clean, int(np.count_nonzero(dirty))
+
+
+def unused_bits_held(words: np.ndarray, stored: int) -> np.ndarray | None:
+    """Where the words' bits above ``stored`` hold something other than the value's sign
+    (a signed value's high bits may repeat its sign: all ones); None when there are no
+    such bits."""
+    bits = words.dtype.itemsize * 8
+    if not 0 < stored < bits or words.dtype.kind not in "iu":
+        return None
+    high = words.view(f"u{words.dtype.itemsize}") >> stored
+    if words.dtype.kind == "u":
+        return high != 0
+    return (high != 0) & (high != (1 << (bits - stored)) - 1)
+
+
+def clear_unused_bits(ds: Dataset) -> int:
+    """For an instance the pixel stage does not scan: decode it when its words have unused
+    high bits, and write it back (``encode``) when any of them held something; returns how
+    many words were cleared. Raises :class:`CodecError` when it cannot be decoded (the
+    bits cannot be checked: the instance is held, never passed unchecked)."""
+    stored, allocated = int(ds.get("BitsStored", 0) or 0), int(ds.get("BitsAllocated", 0) or 0)
+    if "PixelData" not in ds or not 0 < stored < allocated:
+        return 0
+    dec = decode(ds)
+    if dec.unused_bits:
+        encode(ds, dec)
+    return dec.unused_bits
 
 
 def _decode_with_dcmtk(ds: Dataset, ts: UID, first: Exception) -> tuple[np.ndarray, str]:
@@ -166,7 +215,7 @@ def _decode_with_dcmtk(ds: Dataset, ts: UID, first: Exception) -> tuple[np.ndarr
                 raise RuntimeError(f"dcmdjpeg exited {run.returncode}: "
                                    f"{run.stderr.strip()[-300:]}")
             out = pydicom.dcmread(dst)
-            out.pixel_array_options(as_rgb=False)
+            out.pixel_array_options(as_rgb=False, correct_unused_bits=False)
             return out.pixel_array, str(out.PhotometricInterpretation).strip()
         except Exception as exc:  # noqa: BLE001 - both decoders failed → quarantine
             raise CodecError(f"pixel data could not be decoded ({ts.name}): {first}; "
@@ -284,6 +333,21 @@ def _set_native(ds: Dataset, arr: np.ndarray, photometric: str) -> None:
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
 
 
+def _compressed_exactly(ds: Dataset, arr: np.ndarray, target: UID) -> bool:
+    """Compress ``ds``'s pixel data to ``target`` and decode it again: True when the frames
+    come back exactly. An encoder may take frames it then writes wrong: pydicom's RLE
+    encoder writes 16-bit words with Bits Stored 8 as segments no decoder reads back."""
+    try:
+        ds.compress(target, arr, generate_instance_uid=False)
+        ds.pixel_array_options(as_rgb=False, correct_unused_bits=False)
+        back = ds.pixel_array
+    except Exception:  # noqa: BLE001 - no encoder or decoder takes it: the next candidate
+        return False
+    finally:
+        ds.pixel_array_options(as_rgb=True)
+    return back.shape == arr.shape and np.array_equal(back, arr)
+
+
 def encode(ds: Dataset, dec: Decoded) -> UID:
     """Write ``dec.frames`` back into ``ds`` losslessly; returns the new transfer syntax."""
     src = dec.source_syntax
@@ -306,16 +370,15 @@ def encode(ds: Dataset, dec: Decoded) -> UID:
     try:
         _set_native(ds, arr, dec.photometric)
         if target.is_compressed:
-            try:
-                ds.compress(target, arr, generate_instance_uid=False)
-            except Exception:
-                if target == RLELossless or dec.lossy_source:
-                    # no lossless encoder takes it (e.g. RLE of 32-bit colour): native
-                    _set_native(ds, arr, dec.photometric)
-                    target = ExplicitVRLittleEndian
-                else:
-                    target = RLELossless
-                    ds.compress(target, arr, generate_instance_uid=False)
+            # the source's lossless syntax, else RLE Lossless, else native: the first whose
+            # encoder takes the frames and gives them back exactly
+            for candidate in dict.fromkeys((target, RLELossless)):
+                if _compressed_exactly(ds, arr, candidate):
+                    target = candidate
+                    break
+                _set_native(ds, arr, dec.photometric)
+            else:
+                target = ExplicitVRLittleEndian
         ds.file_meta.TransferSyntaxUID = target
     except Exception as exc:  # noqa: BLE001
         raise CodecError(f"the redacted pixel data could not be written as {target.name}: "

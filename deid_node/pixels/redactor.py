@@ -86,6 +86,8 @@ class PixelResult:
     transfer_syntax: str | None = None
     error: str | None = None
     box_texts: list[str] = field(default_factory=list)
+    # pixel words whose unused high bits held something (an overlay plane): cleared
+    unused_bits_cleared: int = 0
 
     def as_log(self) -> dict[str, Any]:
         """The result without OCR text or error details, for logs and forwarded reports."""
@@ -1549,6 +1551,7 @@ class PixelRedactor:
             res.quarantine_reason, res.error = "pixels-undecodable", str(exc)
             return res
         timings["decode"] = (time.perf_counter() - t) * 1000
+        res.unused_bits_cleared = dec.unused_bits
         n = dec.n_frames
         res.frames = n
         h, w = dec.frames.shape[1:3]
@@ -1595,7 +1598,7 @@ class PixelRedactor:
             if res.quarantine_reason:
                 res.box_texts = texts
         t = time.perf_counter()
-        if rects:
+        if rects or dec.unused_bits:
             codec.blank(ds, dec, rects)
             try:
                 res.transfer_syntax = str(codec.encode(ds, dec))

@@ -6,6 +6,7 @@ import io
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 from pydicom.uid import (ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
                          RLELossless)
 
@@ -125,3 +126,71 @@ def test_a_jpeg_neither_decoder_reads_is_refused_with_both_reasons():
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xc1" + b"\0" * 40 + b"\xff\xd9"])
     with pytest.raises(codec.CodecError, match="dcmdjpeg"):
         codec.decode(ds)
+
+
+def _with_overlay_bit(px: np.ndarray, stored: int, bit: int) -> tuple[Dataset, np.ndarray]:
+    """A CT slice whose words hold ``px`` in their low ``stored`` bits and a block of
+    "overlay text" in bit ``bit``, as old equipment drew it (Overlay Bit Position)."""
+    ds = make_dataset(px, modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2")
+    ds.BitsStored, ds.HighBit = stored, stored - 1
+    ink = np.zeros(px.shape, bool)
+    ink[20:30, 10:50] = True
+    words = px.view(np.uint16) | (ink.astype(np.uint16) << bit)
+    ds.PixelData = words.astype("<u2").tobytes()
+    return ds, ink
+
+
+def test_an_overlay_drawn_in_the_unused_high_bits_is_cleared():
+    """GDCM's XA_GE_JPEG_02_with_Overlays holds the patient's name, an exam number and the
+    date in bit 13 of words whose value is their low 8 bits: decoded, the words are their
+    values alone, the overlay counted, and written back without it."""
+    px = (np.arange(64 * 64).reshape(64, 64) % 4096).astype(np.uint16)
+    ds, ink = _with_overlay_bit(px, 12, 13)
+    dec = codec.decode(ds)
+    assert dec.unused_bits == int(ink.sum())
+    assert np.array_equal(dec.frames[0], px)
+    assert codec.encode(ds, dec) == ExplicitVRLittleEndian
+    assert not (np.frombuffer(ds.PixelData, "<u2") >> 12).any()
+
+
+def test_a_signed_value_s_sign_in_the_high_bits_is_no_overlay():
+    """Signed 12-bit values are stored sign-extended (high bits all ones) or not at all
+    (zeros): neither is an overlay, and both decode to the same values."""
+    px = np.array([[-2048, -5, 0, 7, 2047]] * 4, np.int16)
+    for words in (px, px & 0x0FFF):
+        ds = make_dataset(px, modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2", signed=True)
+        ds.BitsStored, ds.HighBit = 12, 11
+        ds.PixelData = words.astype("<i2").tobytes()
+        dec = codec.decode(ds)
+        assert dec.unused_bits == 0 and np.array_equal(dec.frames[0], px)
+    ds.PixelData = (px | np.int16(1 << 13)).astype("<i2").tobytes()   # over -5 it is the sign
+    assert codec.decode(ds).unused_bits == 3 * 4
+
+
+def test_an_unscanned_instance_is_written_back_only_when_its_high_bits_held_something():
+    px = (np.arange(64 * 64).reshape(64, 64) % 4096).astype(np.uint16)
+    clean = make_dataset(px, modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2")
+    clean.BitsStored, clean.HighBit = 12, 11
+    before = clean.PixelData
+    assert codec.clear_unused_bits(clean) == 0 and clean.PixelData is before
+    ds, ink = _with_overlay_bit(px, 12, 15)
+    assert codec.clear_unused_bits(ds) == int(ink.sum())
+    assert np.array_equal(np.frombuffer(ds.PixelData, "<u2").reshape(px.shape), px)
+
+
+def test_an_encoder_that_writes_what_it_cannot_read_back_is_not_trusted():
+    """pydicom's RLE encoder takes 16-bit words with Bits Stored 8 and writes segments no
+    decoder reads back: the frames go out native instead, exactly as decoded."""
+    px = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.uint16)
+    ds = make_dataset(px, modality="XA", sop_class="1.2.840.10008.5.1.4.1.1.12.1")
+    ds.BitsStored, ds.HighBit = 8, 7
+    ds.compress(RLELossless, px, generate_instance_uid=False, encoding_plugin="pydicom")
+    # what the encoder wrote does not decode
+    with pytest.raises(Exception):
+        ds.pixel_array
+    ds = make_dataset(px, modality="XA", sop_class="1.2.840.10008.5.1.4.1.1.12.1")
+    ds.BitsStored, ds.HighBit = 8, 7
+    dec = codec.decode(ds)
+    dec.source_syntax = RLELossless        # as if it had come RLE-compressed
+    assert codec.encode(ds, dec) == ExplicitVRLittleEndian
+    assert np.array_equal(codec.decode(ds).frames, dec.frames)
