@@ -87,3 +87,17 @@ def test_init_weights_are_checked_before_training(tmp_path) -> None:
         main(["--init", "ocr/not-trained.pt", "--steps", "1", "--eval-images", "0",
               "--checkpoint", str(tmp_path / "r.ckpt")])
     assert not (tmp_path / "r.ckpt").exists()
+
+
+def test_split_widths_groups_the_same_crops_each_padded_to_its_own_widest() -> None:
+    """``--split-widths`` runs a step's crops in groups of like width: the same crops and
+    texts, less padding."""
+    from deid_node.train.recogniser import prepared_batch
+    charset = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .:/-%^,'")
+    (whole, texts), = prepared_batch(7, 24, charset, False, 3)
+    groups = prepared_batch(7, 24, charset, True, 3)
+    assert len(groups) > 1
+    assert sorted(t for _, ts in groups for t in ts) == sorted(texts)
+    assert sum(x.shape[0] for x, _ in groups) == whole.shape[0] == 24
+    assert sum(x.shape[0] * x.shape[3] for x, _ in groups) < whole.shape[0] * whole.shape[3]
+    assert all(x.shape[2] == whole.shape[2] for x, _ in groups)
