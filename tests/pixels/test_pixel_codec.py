@@ -194,3 +194,22 @@ def test_an_encoder_that_writes_what_it_cannot_read_back_is_not_trusted():
     dec.source_syntax = RLELossless        # as if it had come RLE-compressed
     assert codec.encode(ds, dec) == ExplicitVRLittleEndian
     assert np.array_equal(codec.decode(ds).frames, dec.frames)
+
+
+@pytest.mark.parametrize("name, decoded", [
+    ("MR2_J2KI.dcm", False),                      # 12-bit JPEG 2000 samples: nothing above
+    ("RG3_J2KR.dcm", False),                      # 10-bit JPEG 2000 samples
+    ("JPGExtended.dcm", False),                   # 12-bit JPEG samples
+    ("emri_small_jpeg_2k_lossless.dcm", True),    # 16-bit JPEG 2000 samples, 12 bits stored
+    ("emri_small_jpeg_ls_lossless.dcm", True),    # 16-bit JPEG-LS samples, 12 bits stored
+    ("emri_small_RLE.dcm", True),                 # RLE segments carry whole 16-bit words
+])
+def test_an_unscanned_codestream_is_decoded_only_when_it_can_hold_high_bits(
+        name, decoded, monkeypatch):
+    """The tag path of an original slice pays for a decode only when the codestream's
+    samples are wider than Bits Stored (or their header does not say)."""
+    calls = []
+    real = codec.decode
+    monkeypatch.setattr(codec, "decode", lambda ds: calls.append(1) or real(ds))
+    assert codec.clear_unused_bits(read(name)) == 0
+    assert bool(calls) == decoded
