@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run each step's crops in groups of like width, each padded to "
                              "its own widest (ocr.width_batches, as the node reads them), "
                              "not all to the step's widest: the same crops and loss in about "
-                             "half the work on a CPU")
+                             "a third of the time on a CPU")
     checkpoint.add_arguments(parser, DEFAULT_CKPT, every=50)
     feed.add_arguments(parser)
 
