@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deid_node.pixels import match  # noqa: E402
-from deid_node.pixels.evaluate import load_analyzer, summary, table  # noqa: E402
+from deid_node.pixels.evaluate import load_analyzer, off_text, summary, table  # noqa: E402
 from deid_node.pixels.redactor import blank_rect  # noqa: E402
 from deid_node.synth import burned  # noqa: E402
 
@@ -124,7 +124,7 @@ def diagnose(red: Any, sample: burned.Sample) -> dict[str, Any]:
     phi = [g for g in gts if g["phi"]]
     non = [g for g in gts if not g["phi"]]
     out["row"] = {"n_phi": len(phi), "n_non": len(non), "uncertainty": u, "n_text": len(gts),
-                  "ms": 0.0,
+                  "ms": 0.0, "blanked_off_text": off_text(mask, gts, red.settings.pad + 4),
                   "phi_caught": sum(float(mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean()) >= 0.95
                                     for g in phi),
                   "non_kept": sum(float(mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean()) < 0.5

@@ -29,6 +29,16 @@ def _coverage(gt: dict[str, Any], mask: np.ndarray) -> float:
     return float(sub.mean()) if sub.size else 1.0
 
 
+def off_text(mask: np.ndarray, gts: list[dict[str, Any]], margin: int) -> float:
+    """Share of the image blanked farther than ``margin`` px from any text drawn on it:
+    anatomy, speckle or a trace taken for unreadable text, which no text measure counts."""
+    text = np.zeros(mask.shape, bool)
+    for g in gts:
+        text[max(0, g["y0"] - margin):g["y1"] + margin,
+             max(0, g["x0"] - margin):g["x1"] + margin] = True
+    return round(float((mask & ~text).mean()), 5)
+
+
 def load_analyzer(use: bool = True) -> tuple[Any, str]:
     """The PHI analyzer with its model; if the model is not recorded yet, its pattern and
     deny-list recognisers only; ``(None, ...)`` when asked for none (fail closed)."""
@@ -60,6 +70,7 @@ def evaluate_image(redactor: Any, sample: burned.Sample) -> dict[str, Any]:
     non_kept = sum(_coverage(g, mask) < 0.5 for g in non)
     return {"n_phi": len(phi), "phi_caught": int(phi_caught), "n_non": len(non),
             "non_kept": int(non_kept), "uncertainty": redactor.image_uncertainty(boxes),
+            "blanked_off_text": off_text(mask, sample.boxes, redactor.settings.pad + 4),
             "ms": round(ms, 1), "n_text": len(sample.boxes), "background": sample.background,
             "layout": sample.layout, "timings": {k: round(v, 1) for k, v in times.items()},
             "boxes": [{"score": round(b.score, 3), "spread": round(b.spread, 3),
@@ -109,6 +120,12 @@ def summary(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
         "threshold": threshold,
         "quarantine_rate": round(1 - len(fwd) / max(1, len(rows)), 4),
         "phi_boxes_leaked_after_gate": sum(r["n_phi"] - r["phi_caught"] for r in fwd),
+        # image blanked where no text is (anatomy, speckle): the mean share, and the share
+        # of images with more than 0.1% of their pixels (a 17×17 square on 640×480) so
+        "image_blanked_off_text": round(float(np.mean([r["blanked_off_text"] for r in rows]))
+                                        if rows else 0.0, 5),
+        "images_blanked_off_text": round(sum(r["blanked_off_text"] > 0.001 for r in rows)
+                                         / max(1, len(rows)), 4),
         "median_ms_image_8plus_boxes": round(float(np.median(ms_text)), 1) if ms_text else None,
         "median_ms_image_no_text": round(float(np.median(ms_none)), 1) if ms_none else None,
     }
