@@ -419,6 +419,21 @@ def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters:
     return False
 
 
+def safe_word_spans(text: str, safe_words: frozenset[str] | set[str], min_letters: int
+                    ) -> list[tuple[int, int]]:
+    """Where in ``text`` the safe words of *min_letters*+ letters spelled as listed (case
+    aside) are, as (start, end) character offsets: the tokens ``has_safe_word(...,
+    exact=True)`` finds."""
+    spans = []
+    for m in re.finditer(r"[^\s/:;,]+", text):
+        tok = m.group()
+        lead = len(tok) - len(tok.lstrip(".()[]'\""))
+        t = tok.strip(".()[]'\"")
+        if t and sum(ch.isalpha() for ch in t) >= min_letters and t.upper() in safe_words:
+            spans.append((m.start() + lead, m.start() + lead + len(t)))
+    return spans
+
+
 _WORD = re.compile(r"[A-Za-zÀ-ÿ]+")
 
 

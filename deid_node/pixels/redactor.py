@@ -366,6 +366,13 @@ def _overlap(a: "Box", o: "Box") -> float:
             * max(0.0, min(a.y1, o.y1) - max(a.y0, o.y0)))
 
 
+def _beside(a: "Box", o: "Box", reach: float) -> bool:
+    """``o`` overlaps ``a`` or lies within ``reach`` of it in its row or its column."""
+    xgap = max(o.x0 - a.x1, a.x0 - o.x1)
+    ygap = max(o.y0 - a.y1, a.y0 - o.y1)
+    return (ygap < 0 and xgap <= reach) or (xgap < 0 and ygap <= reach)
+
+
 def _flat(patch: np.ndarray) -> bool:
     """Whether an RGB patch is flat background (every channel within ``_FLAT_GAP`` grey
     levels of standard deviation): only such a gap parts two fields, as over speckle or
@@ -1004,8 +1011,22 @@ class PixelRedactor:
             return not retry or _fills(b, self.settings.retry_min_fill)
         # below the floor the term must be spelled out: folded, a piece of "Fatima" read
         # "euge:" at 0.11 passed as "Edge"
-        return (match.has_safe_word(b.text, words, self.settings.floor_term_letters, exact=True)
+        return ((match.has_safe_word(b.text, words, self.settings.floor_term_letters,
+                                     exact=True) or self._sure_short_terms(b))
                 and n >= 0.5 * _expected_chars(b))
+
+    def _sure_short_terms(self, b: Box) -> bool:
+        """Below the floor, two or more terms of two letters ("TR 300 TE 15" read at 0.36
+        for a misread digit) stand for a term of ``floor_term_letters`` when every one of
+        them was read at ``ocr_confident`` or more on its own characters: the reading is
+        unsure of a digit, not of the words that make it a setting. Garbage read as short
+        terms ("Ur: /im" from "Dr. Kim") is unsure of those very letters."""
+        need = self.settings.floor_sure_terms
+        if not need or len(b.char_p) != len(b.text):
+            return False
+        spans = match.safe_word_spans(b.text, self.policy.rules.safe_words, 2)
+        return len(spans) >= need and all(
+            ocr.confidence(b.char_p[a:z]) >= self.settings.ocr_confident for a, z in spans)
 
     def _near_miss(self, text: str, identity: Identity | None) -> float:
         """Analyzer uncertainty of text it did not call PHI: its best sub-threshold candidate."""
@@ -1040,6 +1061,8 @@ class PixelRedactor:
         t1 = time.perf_counter()
         times = self.read_and_decide(frames_rgb, boxes, identity)
         boxes = self._cut_safe_ends(boxes, identity)
+        if self.settings.too_short_chars > 0 and self.settings.policy == "phi":
+            self._keep_too_short(boxes)
         self._join_line_pieces(boxes)
         # before the ink is followed: a box the check blanks is followed like any other,
         # and no longer stops its neighbours' extension as a kept box would
@@ -1068,7 +1091,8 @@ class PixelRedactor:
         blanked: "Birth 05/09/1968 LAT" boxed whole (PHI) beside "LAT" boxed alone, or a
         line of fields boxed whole and unreadable. Where the ink has a gap on both sides
         of the kept field (``spare_gap`` of the line's thickness with no ink in any row,
-        over flat background),
+        over flat background; none is needed on a side where the box holds no ink beyond
+        the field),
         the blanked box is cut into the pieces before and after it, each blanked as the
         whole was, and the field is left. Any ink between the gaps must lie within the
         kept box, and no character of the analyzer's PHI may have been read there; a box
@@ -1124,14 +1148,22 @@ class PixelRedactor:
                     run0 = None
             return min(runs, key=lambda r: abs((r[0] + r[1]) / 2 - toward), default=None)
 
+        tol = 0.4 * th
+
+        def bare(lo: float, hi: float) -> bool:
+            """No ink at all in [lo, hi) of the box: the field is at the box's end."""
+            i0, i1 = max(0, int(lo) - start), max(0, int(math.ceil(hi)) - start)
+            return i1 <= i0 or not cols[i0:i1].any()
+
         # a detection may stop a little short of its ink (an italic "L" begins before
-        # the box of "LAT"), or run on into the gap
+        # the box of "LAT"), or run on into the gap; a field at the head or tail of the
+        # box has only blank columns beyond it ("MI 1.2 ECG" boxed with the name after it)
         left = right = None
-        if k0 > a0 + 1:
+        if k0 > a0 + 1 and not bare(a0, k0 - tol):
             left = empty_run(k0 - th, k0 + 0.5 * th, k0)
             if left is None:
                 return [b]
-        if k1 < a1 - 1:
+        if k1 < a1 - 1 and not bare(k1 + tol, a1):
             right = empty_run(k1 - 0.5 * th, k1 + th, k1)
             if right is None:
                 return [b]
@@ -1143,7 +1175,6 @@ class PixelRedactor:
         if inner.size == 0:
             return [b]
         first, last = inner[0] + int(lo), inner[-1] + int(lo)
-        tol = 0.4 * th
         if first < k0 - tol or last > k1 + tol:
             return [b]   # ink between the gaps that the kept reading may not be of
         if any(lo - tol <= b.char_at[i] <= hi + tol for c0, c1 in b.phi_chars
@@ -1304,6 +1335,34 @@ class PixelRedactor:
                     elif p is not None:
                         run.append(p)
         return out
+
+    def _keep_too_short(self, boxes: list[Box]) -> None:
+        """An unreadable box whose ink holds at most ``too_short_chars`` characters, alone
+        on its stretch of line, is kept: one or two characters ("L", "B", "12", "AP"
+        misread as "T", "2m%") cannot carry a name, an ID or a date, and blanking them
+        took the side markers and scale labels research needs. A box beside a blanked one
+        in its row or column, or over it, may be a piece of its text and stays blanked. A
+        kept box is still asked later whether it is a digit fragment or the head of PHI
+        beside it (``_join_line_pieces``), whether it is in another script
+        (``_check_script``) and whether its line goes on past it (``_recheck_cut_short``)."""
+        s = self.settings
+        blanked = [b for b in boxes if b.decision in ("phi", "uncertain")]
+        short = []
+        for b in blanked:
+            if b.why not in ("unreadable", "ambiguous-unreadable") or b.lines > 1:
+                continue
+            th = max(1.0, min(b.w, b.h))
+            chars = b.ink_len / (0.55 * th) if b.ink_len else _expected_chars(b)
+            if chars > s.too_short_chars:
+                continue
+            # beside it in its row or its column (a box of one or two characters has no
+            # telling orientation), or over it
+            reach = 2.0 * th
+            if any(o is not b and o.frame == b.frame and _beside(b, o, reach) for o in blanked):
+                continue
+            short.append(b)
+        for b in short:
+            b.decision, b.why, b.uncertainty = "kept", "too-short", 0.0
 
     def _cut_safe_ends(self, boxes: list[Box], identity: Identity | None) -> list[Box]:
         """A box blanked (PHI or unreadable) whose reading starts or ends with device terms

@@ -63,6 +63,9 @@ class PixelSettings:
     # is unreadable: "mm" read from a box the size of "Birth 04/22/1973" (ground-truth
     # boxes of 150 tuning images: the shortest correct reading fills 0.32, "B"; median 0.89)
     min_fill: float = 0.2
+    # an unreadable box whose ink holds at most this many characters, with no blanked box
+    # over it or beside it on its line, is kept (redactor._keep_too_short; 0: off)
+    too_short_chars: float = 2.0
     # a setting kept on its own inside a longer blanked detection is left unblanked where
     # the ink parts around it by at least spare_gap of the line's thickness
     spare_kept_fields: bool = True
@@ -89,6 +92,9 @@ class PixelSettings:
     # below ocr_confidence_floor a reading of device terms is kept only when it holds a
     # term of this many letters: at 2, "Dr. Kim" read "Ur: /im" at 0.06 passed as two terms
     floor_term_letters: int = 3
+    # ...or this many terms of 2+ letters, each read at ocr_confident or more on its own
+    # characters (redactor._sure_short_terms; 0: off)
+    floor_sure_terms: int = 2
     # one detection is split into fields where its ink stops for more than this many line
     # thicknesses (0: never split), see redactor.split_at_gaps
     split_gap: float = 1.0
@@ -157,6 +163,7 @@ class PixelSettings:
             "min_fill": section.float("min_fill", d.min_fill, 0.0, 1.0),
             "recheck_cut_short": section.bool("recheck_cut_short", d.recheck_cut_short),
             "spare_kept_fields": section.bool("spare_kept_fields", d.spare_kept_fields),
+            "too_short_chars": section.float("too_short_chars", d.too_short_chars, 0.0, 10.0),
             "spare_gap": section.float("spare_gap", d.spare_gap, 0.05, 2.0),
             "spare_min_fill": section.float("spare_min_fill", d.spare_min_fill, 0.0, 1.0),
             "retry_min_fill": section.float("retry_min_fill", d.retry_min_fill, 0.0, 1.0),
@@ -166,6 +173,7 @@ class PixelSettings:
                                               0.0, 10000.0),
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
+            "floor_sure_terms": section.int("floor_sure_terms", d.floor_sure_terms, 0, 10),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
             "split_lines": section.bool("split_lines", d.split_lines),
             "reread_extended": section.bool("reread_extended", d.reread_extended),

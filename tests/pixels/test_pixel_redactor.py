@@ -342,6 +342,57 @@ def test_a_reading_far_shorter_than_its_box_is_unreadable(redactor):
     assert split_off.decision == "kept", split_off.why
 
 
+def test_one_or_two_characters_read_as_nothing_are_kept_when_alone(redactor):
+    """A side marker "L" or a scale's "12" the recogniser cannot read holds no name, ID or
+    date: an unreadable box whose ink holds at most ``too_short_chars`` characters is kept.
+    Not so beside a blanked box on its line (it may be a piece of that line), over one, two
+    such boxes side by side, or a longer unreadable box."""
+    from deid_node.pixels.redactor import Box
+
+    def unreadable(x0, x1, ink, y0=100):
+        return Box(x0, y0, x1, y0 + 16, score=0.9, spread=0.0, frame=0, text="T",
+                   ocr_conf=0.05, decision="uncertain", why="unreadable", ink_len=ink)
+
+    def phi(x0, x1, y0=100):
+        return Box(x0, y0, x1, y0 + 16, score=0.99, spread=0.0, frame=0, text="DOE, JOHN",
+                   ocr_conf=0.95, decision="phi", why="analyzer")
+
+    alone = unreadable(20, 34, 9)
+    beside = unreadable(300, 314, 9)
+    name = phi(320, 420)
+    over = unreadable(500, 514, 9)
+    under = phi(490, 560)
+    pair = [unreadable(20, 34, 9, y0=300), unreadable(40, 54, 9, y0=300)]
+    long = unreadable(20, 120, 80, y0=200)
+    boxes = [alone, beside, name, over, under, *pair, long]
+    _bare(redactor, too_short_chars=2.0)._keep_too_short(boxes)
+    assert (alone.decision, alone.why, alone.uncertainty) == ("kept", "too-short", 0.0)
+    assert [b.decision for b in (beside, over, *pair, long)] == ["uncertain"] * 5
+    assert redactor.settings.too_short_chars == 2.0   # shipped on (tuning splits)
+
+
+def test_short_terms_read_surely_beside_an_unsure_digit_are_a_setting(redactor):
+    """"TR 500 TE 15" read "TR 300 TE 15" at 0.36 (the digit unsure): below the OCR floor a
+    setting needs a term of three letters, or two terms of two letters each read at
+    ``ocr_confident`` on their own characters. A reading unsure of those very letters,
+    with one such term only, or with the rule off is not a setting."""
+    from deid_node.pixels.redactor import Box
+
+    def reading(text, probs):
+        return Box(10, 10, 10 + 0.55 * 16 * len(text), 26, score=0.99, spread=0.0, frame=0,
+                   text=text, ocr_conf=0.36, char_p=tuple(probs))
+    text = "TR 300 TE 15"
+    sure = [0.99, 0.99, 0.99, 0.3, 0.9, 0.9, 0.99, 0.98, 0.97, 0.99, 0.9, 0.9]
+    unsure = list(sure)
+    unsure[1] = 0.5          # the "R" of "TR"
+    red = _bare(redactor, floor_sure_terms=2)
+    assert red._safe(reading(text, sure))
+    assert not red._safe(reading(text, unsure))
+    assert not red._safe(reading("TR 300 15", sure[:3] + sure[3:7] + sure[10:]))
+    assert not _bare(redactor, floor_sure_terms=0)._safe(reading(text, sure))
+    assert redactor.settings.floor_sure_terms == 2
+
+
 def test_a_kept_piece_of_a_longer_line_is_read_again_whole(redactor):
     """The detector stopped short of both ends of "DOB 19970128" and the piece was read as
     device-term shapes ("OB 199/0", tuning image 6253): the kept box is followed along
@@ -563,7 +614,9 @@ def test_a_kept_field_inside_a_blanked_detection_is_left(redactor):
 
     out = redactor._spare_kept_fields({0: img}, boxes(date, lat))
     pieces = [b for b in out if b.decision == "phi"]
-    assert len(pieces) == 2, pieces
+    # the box's stretch after the field holds no ink: the field ends the line, no piece
+    # is left there
+    assert len(pieces) == 1, pieces
     assert all(p.x1 <= lat[0] or p.x0 >= lat[2] for p in pieces), (pieces, lat)
     assert any(p.x0 <= date[0] and p.x1 >= date[2] for p in pieces), (pieces, date)
     lat_glued = (glued[2] - (lat[2] - lat[0]), glued[1], glued[2], glued[3])
@@ -579,6 +632,35 @@ def test_a_kept_field_inside_a_blanked_detection_is_left(redactor):
     speckled[rows, date[2] + 1:date[2] + 13] = noise.astype(np.uint8)
     out = redactor._spare_kept_fields({0: speckled}, boxes(date, lat))
     assert [b.decision for b in out] == ["phi", "kept"], out
+
+
+def test_a_kept_field_at_the_head_of_a_blanked_detection_is_left(redactor):
+    """"MI 1.2 ECG   NAME DOE, JOHN" boxed whole (unreadable) from a few pixels before the
+    setting, and the setting boxed alone and kept: no ink lies between the box's start and
+    the field, so the field is at the head of the line and the box is cut after it. Ink
+    before the field inside the box (another word there) keeps the box whole."""
+    from deid_node.pixels.redactor import Box
+    img = np.full((80, 640, 3), 220, np.uint8)
+    ink = dict(font=FONT, colour=(20, 20, 20))
+    field = draw_text(img, "MI 1.2 ECG", (40, 10), 20, **ink)
+    name = draw_text(img, "NAME DOE, JOHN", (field[2] + 18, 10), 20, **ink)
+    word = draw_text(img, "Ax", (14, 45), 20, **ink)
+    field2 = draw_text(img, "MI 1.2 ECG", (word[2] + 4, 45), 20, **ink)
+
+    def boxes(line_start, f, end):
+        whole = Box(line_start, f[1] - 2, end + 3, f[3] + 2, score=0.99, spread=0.0, frame=0,
+                    text="MI 1.2 ECG NAME DOF JOHN", ocr_conf=0.15)
+        whole.decision, whole.why = "uncertain", "unreadable"
+        kept = Box(f[0] - 1, f[1] - 1, f[2] + 1, f[3] + 1, score=0.6, spread=0.0, frame=0,
+                   text="MI 1.2 ECG", ocr_conf=0.8)
+        kept.decision, kept.why = "kept", "safe-words"
+        return [whole, kept]
+
+    out = redactor._spare_kept_fields({0: img}, boxes(field[0] - 6, field, name[2]))
+    assert [b.decision for b in out] == ["uncertain", "kept"], out
+    assert field[2] < out[0].x0 <= name[0] and out[0].x1 >= name[2], (out[0], field, name)
+    out = redactor._spare_kept_fields({0: img}, boxes(word[0] - 2, field2, name[2]))
+    assert [b.decision for b in out] == ["uncertain", "kept"] and out[0].x0 == word[0] - 2
 
 
 def test_setting_beside_a_name_on_one_line_is_kept(redactor):
