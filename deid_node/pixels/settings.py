@@ -111,6 +111,10 @@ class PixelSettings:
     ocr_lexicon: bool = True
     # the second look also asks english_g2 as published (with a fine-tuned recogniser)
     retry_base: bool = True
+    # ...and, last, this other fine-tune under weights/ (MANIFEST-checked; "": off): two
+    # recognisers trained apart misread different crops, and the second look takes only
+    # device-term readings
+    retry_recogniser: str = "ocr/english_g2_second_look.pt"
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
@@ -180,6 +184,7 @@ class PixelSettings:
             "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
             "ocr_lexicon": section.bool("ocr_lexicon", d.ocr_lexicon),
             "retry_base": section.bool("retry_base", d.retry_base),
+            "retry_recogniser": section.str("retry_recogniser", d.retry_recogniser),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
             "unknown_word_letters": section.int("unknown_word_letters",
                                                 d.unknown_word_letters, 0, 40),

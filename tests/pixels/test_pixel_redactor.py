@@ -265,7 +265,8 @@ def test_small_text_on_large_radiograph_is_found(redactor):
 def _bare(redactor, **changes) -> PixelRedactor:
     return PixelRedactor(dataclasses.replace(redactor.settings, **changes), redactor.analyzer,
                          redactor.model, redactor.recogniser, redactor.policy,
-                         redactor.base_recogniser, redactor.script_check)
+                         redactor.base_recogniser, redactor.script_check,
+                         redactor.retry_recogniser)
 
 
 class _FlagWords:
@@ -960,7 +961,7 @@ def test_second_look_reads_short_boxes_within_its_length(redactor, monkeypatch):
                for a, sc in ((short, 0.9), (other, 0.95), (long_, 0.99))]
         red = _bare(redactor, ocr_retry=True, ocr_beams=0, reread_extended=False,
                     retry_base=False, **changes)
-        red._RETRY = ((64, False, False),)     # one other view, at height 64
+        red._RETRY = ((64, False, "tuned"),)   # one other view, at height 64
         red.read_and_decide({0: img}, out, None)
         assert reads[48] == 3 and all(b.decision == "uncertain" for b in out)
         return reads.get(64, 0)
@@ -968,6 +969,36 @@ def test_second_look_reads_short_boxes_within_its_length(redactor, monkeypatch):
     assert boxes() == 2                           # the long line is not read again
     assert boxes(retry_max_aspect=100.0) == 3
     assert boxes(retry_max_length=4.0) == 1       # room for one short box (3 long) only
+
+
+def test_the_second_look_asks_another_fine_tune_last(redactor, monkeypatch):
+    """After the shipped recogniser's other views and english_g2 as published, the second
+    look asks a second fine-tune (``retry_recogniser``, its own weights): a device-term
+    reading from it keeps the box, any other reading leaves it unreadable."""
+    from deid_node.pixels.redactor import Box
+    assert redactor.retry_recogniser is not None
+    assert redactor.retry_recogniser.model is not redactor.recogniser.model
+    img = np.zeros((60, 400, 3), np.uint8)
+    ink = draw_text(img, "Gain 45 dB", (10, 20), 16, font=FONT)
+    garbage = lambda crops, batch=16, height=48: [Reading("Ga#n 4~ d0", 0.1)] * len(crops)
+    monkeypatch.setattr(redactor.recogniser, "read", garbage)
+    monkeypatch.setattr(redactor.base_recogniser, "read", garbage)
+
+    def decided(other_reads, red=None):
+        monkeypatch.setattr(redactor.retry_recogniser, "read",
+                            lambda crops, batch=16, height=48:
+                            [Reading(other_reads, 0.9)] * len(crops))
+        box = Box(ink[0] - 2, ink[1] - 2, ink[2] + 2, ink[3] + 2, score=0.99, spread=0.0,
+                  frame=0)
+        red = red or _bare(redactor, ocr_beams=0, reread_extended=False)
+        red.read_and_decide({0: img}, [box], None)
+        return box.decision, box.text
+
+    assert decided("Gain 45 dB") == ("kept", "Gain 45 dB")
+    assert decided("DOE JOHN")[0] == "uncertain"
+    without = _bare(redactor, ocr_beams=0, reread_extended=False)
+    without.retry_recogniser = None      # as loaded with retry_recogniser ""
+    assert decided("Gain 45 dB", without)[0] == "uncertain"
 
 
 def test_settings_read_before_an_id_on_one_box_are_kept(redactor):
