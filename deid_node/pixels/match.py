@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from deid_node.identity import Identity
 
@@ -410,8 +410,7 @@ def has_safe_word(text: str, safe_words: frozenset[str] | set[str], min_letters:
     """At least one token is a safe word of *min_letters* or more letters (not just
     numbers or a letter); ``exact``: spelled as listed (case aside), not only equal after
     folding OCR confusions ("euge" folds like "Edge")."""
-    for tok in re.split(r"[\s/:;,]+", text):
-        t = tok.strip(".()[]'\"")
+    for _, t in _setting_tokens(text):
         if sum(ch.isalpha() for ch in t) >= min_letters and (
                 t.upper() in safe_words
                 or not exact and fold(t) in _folded(frozenset(safe_words))):
@@ -424,14 +423,18 @@ def safe_word_spans(text: str, safe_words: frozenset[str] | set[str], min_letter
     """Where in ``text`` the safe words of *min_letters*+ letters spelled as listed (case
     aside) are, as (start, end) character offsets: the tokens ``has_safe_word(...,
     exact=True)`` finds."""
-    spans = []
+    return [(at, at + len(t)) for at, t in _setting_tokens(text)
+            if sum(ch.isalpha() for ch in t) >= min_letters and t.upper() in safe_words]
+
+
+def _setting_tokens(text: str) -> Iterator[tuple[int, str]]:
+    """The tokens of a reading as the safe-word checks see them (split at spaces, "/", ":",
+    ";" and ",", brackets, quotes and dots stripped), each with its offset in ``text``."""
     for m in re.finditer(r"[^\s/:;,]+", text):
         tok = m.group()
-        lead = len(tok) - len(tok.lstrip(".()[]'\""))
         t = tok.strip(".()[]'\"")
-        if t and sum(ch.isalpha() for ch in t) >= min_letters and t.upper() in safe_words:
-            spans.append((m.start() + lead, m.start() + lead + len(t)))
-    return spans
+        if t:
+            yield m.start() + len(tok) - len(tok.lstrip(".()[]'\"")), t
 
 
 _WORD = re.compile(r"[A-Za-zÀ-ÿ]+")

@@ -1071,7 +1071,8 @@ class PixelRedactor:
         t1 = time.perf_counter()
         times = self.read_and_decide(frames_rgb, boxes, identity)
         boxes = self._cut_safe_ends(boxes, identity)
-        if self.settings.too_short_chars > 0 and self.settings.policy == "phi":
+        if (self.settings.too_short_chars > 0 and self.settings.policy == "phi"
+                and self.analyzer is not None):
             self._keep_too_short(boxes)
         self._join_line_pieces(boxes)
         # before the ink is followed: a box the check blanks is followed like any other,

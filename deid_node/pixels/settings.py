@@ -64,7 +64,8 @@ class PixelSettings:
     # boxes of 150 tuning images: the shortest correct reading fills 0.32, "B"; median 0.89)
     min_fill: float = 0.2
     # an unreadable box whose ink holds at most this many characters, with no blanked box
-    # over it or beside it on its line, is kept (redactor._keep_too_short; 0: off)
+    # over it or within two line heights in its row or column, is kept
+    # (redactor._keep_too_short; 0: off)
     too_short_chars: float = 2.0
     # a setting kept on its own inside a longer blanked detection is left unblanked where
     # the ink parts around it by at least spare_gap of the line's thickness
