@@ -134,6 +134,20 @@ def identity_hits(text: str, identity: Identity | None) -> list[str]:
     return hits
 
 
+def identity_fragment(text: str, identity: Identity | None) -> bool:
+    """Could a token of ``text`` be a piece of one of the instance's identifiers (folded, it
+    lies inside one, or is one edit from a name part of 3+ characters)? "Ra" read next to
+    "Patel" may be the head of "Raj"; "AP" is no piece of "Klinikum Nord". Without an
+    identity nothing is known, and every token could be one."""
+    if identity is None or not identity:
+        return True
+    needles = [n for _, n, _ in _needles(identity)]
+    for t in _tokens(text):
+        if any(t in n or len(n) >= 3 and _within(t, n, 1) for n in needles):
+            return True
+    return False
+
+
 def label_hit(text: str, labels: Iterable[str]) -> str | None:
     """A PHI label (``Operator:``, ``Ref Dr``, ``DOB``...) followed by more text, tolerant of
     OCR misreads ('Openator') and of a space read inside a label of 5+ letters ('Oper
@@ -223,11 +237,15 @@ def label_at_end(text: str, labels: Iterable[str]) -> str | None:
     return None
 
 
+_PROBE_NAME = re.compile(r"^[A-Z]{1,3}\d{1,2}-\d{1,2}[A-Z]?$", re.I)
+
+
 def digit_fragment(text: str, max_alnum: int = 8) -> bool:
     """A short, mostly-digit reading of one token ("266", "4066", "-07", "1/07"): alone it
     looks harmless, beside a blanked PHI box on the same line it is a piece of the split ID
-    or date. Not a setting with its term ("P 100%")."""
-    if len(text.split()) != 1:
+    or date. Not a setting with its term ("P 100%"), nor a probe name ("C5-1", "L12-5":
+    letters, digits, a hyphen, digits; IDs and dates do not take that shape)."""
+    if len(text.split()) != 1 or _PROBE_NAME.match(text.strip()):
         return False
     alnum = [ch for ch in text if ch.isalnum()]
     digits = sum(ch.isdigit() for ch in alnum)

@@ -1400,16 +1400,28 @@ class PixelRedactor:
         if len(toks) < 2 or len(b.char_at) != len(b.text) or b.lines > 1 or b.alt_texts:
             return [b]
 
+        def beside_identity(a: int, z: int) -> bool:
+            """The rest of the reading holds one of the instance's identifiers and this
+            end holds no piece of one: the end is what the detector boxed with it."""
+            lo, hi = toks[a][0], toks[z - 1][1]
+            return (s.identity_ends and bool(match.identity_hits(
+                        b.text[:lo] + " " + b.text[hi:], identity))
+                    and not match.identity_fragment(b.text[lo:hi], identity))
+
         def settings_only(a: int, z: int) -> bool:
             lo, hi = toks[a][0], toks[z - 1][1]
             t = b.text[lo:hi]
-            return (ocr.confidence(b.char_p[lo:hi]) >= s.ocr_confident
-                    and match.safe_reading(t, rules.safe_words)
-                    and match.has_safe_word(t, rules.safe_words, 2)
-                    # one short word alone may be the rest of a name ("Ra" of "Patel,
-                    # Raj" read as RA, right atrium): two tokens or a 3-letter term
-                    and (z - a >= 2 or match.has_safe_word(t, rules.safe_words, 3))
-                    and not match.identity_hits(t, identity)
+            if not (ocr.confidence(b.char_p[lo:hi]) >= s.ocr_confident
+                    and match.safe_reading(t, rules.safe_words)):
+                return False
+            # one short word alone may be the rest of a name ("Ra" of "Patel, Raj" read as
+            # RA, right atrium): two tokens or a 3-letter term, unless the identifier is
+            # placed in the rest ("Klinikum Nord AP")
+            if not (match.has_safe_word(t, rules.safe_words, 2) and (
+                    z - a >= 2 or match.has_safe_word(t, rules.safe_words, 3)
+                    or beside_identity(a, z))):
+                return False
+            return (not match.identity_hits(t, identity)
                     and not match.label_hit(t, rules.phi_labels)
                     and not match.word_hit(t, rules.phi_words)
                     and not match.label_alone(t, rules.phi_context_labels)

@@ -47,7 +47,11 @@ class PixelSettings:
     static_tolerance: int = 24
     threads: int = 1
     ocr_batch: int = 16
-    safe_word_floor: float = 0.05
+    # OCR confidence from which a reading of device terms can be kept (below
+    # ocr_confidence_floor only with a spelled-out term and a plausible length, _safe). On
+    # 600 tuning images 0.05 -> 0.01 kept 10 settings boxes more ("Rot 0" at 0.022, "ECG"
+    # at 0.013); at 0 "ROYAL INFIRMARY" read "ROT A5" at 0.005 leaked
+    safe_word_floor: float = 0.01
     extend_ink: float = 4.0
     extend_label: float = 16.0
     ocr_retry: bool = True
@@ -96,6 +100,10 @@ class PixelSettings:
     # ...or this many terms of 2+ letters, each read at ocr_confident or more on its own
     # characters (redactor._sure_short_terms; 0: off)
     floor_sure_terms: int = 2
+    # a blanked detection's settings end (redactor._safe_ends) may be one 2-letter term
+    # ("Klinikum Nord AP") when the rest of the reading holds one of the instance's
+    # identifiers and the end no piece of one ("Patel Ra" of "Raj": not kept)
+    identity_ends: bool = True
     # one detection is split into fields where its ink stops for more than this many line
     # thicknesses (0: never split), see redactor.split_at_gaps
     split_gap: float = 1.0
@@ -179,6 +187,7 @@ class PixelSettings:
             "fuzzy_min_letters": section.int("fuzzy_min_letters", d.fuzzy_min_letters, 3, 40),
             "floor_term_letters": section.int("floor_term_letters", d.floor_term_letters, 1, 40),
             "floor_sure_terms": section.int("floor_sure_terms", d.floor_sure_terms, 0, 10),
+            "identity_ends": section.bool("identity_ends", d.identity_ends),
             "split_gap": section.float("split_gap", d.split_gap, 0.0, 20.0),
             "split_lines": section.bool("split_lines", d.split_lines),
             "reread_extended": section.bool("reread_extended", d.reread_extended),

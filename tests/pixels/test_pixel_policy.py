@@ -262,6 +262,7 @@ def test_label_at_the_end_of_a_reading(policy, text, label):
 @pytest.mark.parametrize("text, frag", [
     ("266", True), ("4066", True), ("-07", True), ("1/07", True), ("x1.2", True),
     ("Gain", False), ("ABC1", False), ("TIS 0.3", False), ("123456789", False), ("", False),
+    ("C5-1", False), ("L12-5", False), ("12-5", True), ("A12", True),
 ])
 def test_digit_fragment(text, frag):
     from deid_node.pixels.match import digit_fragment

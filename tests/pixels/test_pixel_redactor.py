@@ -470,6 +470,30 @@ def test_an_analyzer_span_over_a_whole_line_does_not_hold_its_settings_end(redac
     assert [t for t, d in read(line, [(8, len(line))]) if d == "kept"] == ["TIS 0.3"]
 
 
+def test_a_short_end_beside_the_instance_identifier_is_kept(redactor):
+    """One detection over an institution or an ID and a setting ("Klinikum Nord AP"):
+    with the identifier placed in the rest of the reading, one 2-letter term is kept. Not
+    a number without a term, not a piece of a name ("Ra" of "Raj"), not without the
+    identity."""
+    from deid_node.identity import Identity
+    from deid_node.pixels.redactor import Box
+    ident = Identity(("LOPEZ^YUKI", "PATEL^RAJ"), ("LOPEZ", "YUKI", "PATEL", "RAJ"),
+                     ("A676114",), (), (), (), (), ("Klinikum Nord",))
+
+    def kept(line, identity=ident):
+        b = Box(10, 10, 12 + 9.5 * len(line), 26, score=0.95, spread=0.0, frame=0, text=line,
+                ocr_conf=0.95, char_at=tuple(12.0 + 9.5 * i for i in range(len(line))),
+                char_p=(0.99,) * len(line), decision="phi", why="identity")
+        return [p.text for p in redactor._cut_safe_ends([b], identity) if p.decision == "kept"]
+    assert kept("Klinikum Nord AP") == ["AP"]
+    assert kept("A676114 AP") == ["AP"]
+    assert kept("LOPEZ, YUKI RT") == ["RT"]
+    assert kept("Klinikum Nord AP", None) == []
+    assert kept("LOPEZ, YUKI +40") == []
+    assert kept("Patel Ra") == []
+    assert kept("Klinikum Nord AP", dataclasses.replace(ident, institutions=())) == []
+
+
 @pytest.mark.parametrize("turns", [1, 3])
 def test_settings_before_a_name_on_a_side_edge_are_kept(redactor, turns):
     """"kVp 80 2D Ref: Dr Fischer" rotated on a side edge (either way) is one tall
