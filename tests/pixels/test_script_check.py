@@ -158,6 +158,19 @@ def test_a_training_step_draws_both_classes_the_same_whenever_it_runs() -> None:
     assert 0 < float(y.mean()) < 1 and len(widths) == 24
 
 
+def test_detector_crops_are_labelled_by_the_text_under_them() -> None:
+    """The crops cut from the detector's boxes on a Chinese screen: a box over a Han name
+    is "other script", a box over Latin settings is not, and a training step mixing them
+    in is drawn the same whenever it runs."""
+    from deid_node.train.script import detected
+    sample = burned.generate(11, "train", variety=2, locale="zh")
+    items = detected(sample)
+    assert {y for _, y in items} == {0.0, 1.0}
+    x, _, y = batch_at(7, 24, 3, share_detected=1.0)
+    x2, _, y2 = batch_at(7, 24, 3, share_detected=1.0)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
 def _il_id_ok(number: str) -> bool:
     total = sum(sum(divmod(int(ch) * (1 + i % 2), 10)) for i, ch in enumerate(number))
     return len(number) == 9 and total % 10 == 0
