@@ -136,7 +136,7 @@ def identity_hits(text: str, identity: Identity | None) -> list[str]:
 
 def identity_fragment(text: str, identity: Identity | None) -> bool:
     """Could a token of ``text`` be a piece of one of the instance's identifiers (folded, it
-    lies inside one, or is one edit from a name part of 3+ characters)? "Ra" read next to
+    lies inside one, or is one edit from one of 3+ characters)? "Ra" read next to
     "Patel" may be the head of "Raj"; "AP" is no piece of "Klinikum Nord". Without an
     identity nothing is known, and every token could be one."""
     if identity is None or not identity:

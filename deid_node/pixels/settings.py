@@ -49,7 +49,7 @@ class PixelSettings:
     ocr_batch: int = 16
     # OCR confidence from which a reading of device terms can be kept (below
     # ocr_confidence_floor only with a spelled-out term and a plausible length, _safe). On
-    # 600 tuning images 0.05 -> 0.01 kept 10 settings boxes more ("Rot 0" at 0.022, "ECG"
+    # 600 tuning images 0.05 -> 0.01 kept 11 settings boxes more ("Rot 0" at 0.022, "ECG"
     # at 0.013); at 0 "ROYAL INFIRMARY" read "ROT A5" at 0.005 leaked
     safe_word_floor: float = 0.01
     extend_ink: float = 4.0

@@ -170,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model = script.ScriptNet(args.width)
     if args.init:
-        model.load_state_dict(script.ScriptCheck.load(weights.verified(args.init)).model.state_dict())
+        start = script.ScriptCheck.load(weights.verified(args.init))
+        model.load_state_dict(start.model.state_dict())
     dev = feed.device(args.device)
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
