@@ -1278,8 +1278,13 @@ class PixelRedactor:
                         crops.append(c)
         for b, p in zip(owner, self.script_check.other_script(crops)):
             b.other_script = p if b.other_script is None else min(p, b.other_script)
+        s = self.settings
         for b in {id(b): b for b in owner}.values():
-            if b.other_script >= self.settings.other_script_threshold:
+            # a reading the recogniser was barely sure of must look clearly Latin: a
+            # Japanese name read "SAx x3" at 0.031 scored 0.53
+            unsure = b.ocr_conf < s.unsure_script_below
+            if b.other_script >= (s.unsure_script_threshold if unsure
+                                  else s.other_script_threshold):
                 b.decision, b.why, b.uncertainty = "uncertain", "other-script", 0.0
 
     def _latin_evident(self, b: Box) -> bool:

@@ -38,6 +38,12 @@ class PixelSettings:
     # the recogniser cannot read (Han...) is blanked, never kept on its Latin reading
     script_check: str = "script/script_net.pt"
     other_script_threshold: float = 0.5
+    # ...and this one for a box read at OCR confidence under `unsure_script_below` (kept
+    # as device terms only, from `safe_word_floor`): a Japanese name read "SAx x3" at 0.031
+    # scored 0.53. Over every reading under `ocr_confidence_floor` it cost 10 settings
+    # boxes on 600 tuning images; under 0.05, two
+    unsure_script_threshold: float = 0.25
+    unsure_script_below: float = 0.05
     # the script check does not overrule a reading at `ocr_confident` or more that is all
     # device terms with one spelled as listed of this many letters ("Frq 3.5 MHz" at 0.94,
     # "Obstetric" at 0.999 scored as Han): Han, Hangul and Hebrew are read as digits or a
@@ -162,6 +168,10 @@ class PixelSettings:
             "script_check": section.str("script_check", d.script_check),
             "other_script_threshold": section.float("other_script_threshold",
                                                     d.other_script_threshold, 0.0, 1.0),
+            "unsure_script_threshold": section.float("unsure_script_threshold",
+                                                     d.unsure_script_threshold, 0.0, 1.0),
+            "unsure_script_below": section.float("unsure_script_below",
+                                                 d.unsure_script_below, 0.0, 1.0),
             "latin_term_letters": section.int("latin_term_letters", d.latin_term_letters, 0, 40),
             "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),

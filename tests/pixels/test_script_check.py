@@ -115,6 +115,29 @@ def test_a_sure_reading_of_device_words_outweighs_the_script_check(redactor) -> 
     assert [b.why for b in foreign] == ["other-script"] * 5
 
 
+def test_a_reading_barely_made_must_look_clearly_latin(redactor) -> None:
+    """A Japanese name read "SAx x3" at 0.031 scored 0.53 with the check: device terms read
+    that unsurely are kept only when the check is clearly for Latin (under
+    ``unsure_script_threshold``); at 0.4 such a box is blanked, a sure reading is not."""
+    from deid_node.pixels.redactor import Box
+
+    class _Says:
+        @staticmethod
+        def other_script(crops):
+            return [0.4] * len(crops)
+    red = copy.copy(redactor)
+    red.script_check = _Says()
+    img = np.zeros((100, 200, 3), np.uint8)
+    unsure = Box(10, 10, 90, 26, score=0.99, spread=0.0, frame=0, text="SAx x3",
+                 ocr_conf=0.031, decision="kept", why="safe-words")
+    sure = Box(10, 40, 90, 56, score=0.99, spread=0.0, frame=0, text="W 400 L 40",
+               ocr_conf=0.6, decision="kept", why="safe-words")
+    red._check_script({0: img}, [unsure, sure])
+    assert (unsure.decision, unsure.why) == ("uncertain", "other-script")
+    assert sure.decision == "kept"
+    assert redactor.settings.unsure_script_threshold < redactor.settings.other_script_threshold
+
+
 def test_no_script_check_when_switched_off(redactor) -> None:
     off = dataclasses.replace(redactor.settings, script_check="")
     assert PixelRedactor.load(off, redactor.analyzer).script_check is None
