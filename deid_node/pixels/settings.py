@@ -60,6 +60,10 @@ class PixelSettings:
     safe_word_floor: float = 0.01
     extend_ink: float = 4.0
     extend_label: float = 16.0
+    # a box blanked as unreadable grows across its line to the letters whose ink enters it,
+    # ending within this many box thicknesses beyond it (redactor._extend_across_ink; 0:
+    # off): Arabic was boxed by the core of its letters only, its ascenders left standing
+    extend_across: float = 1.0
     ocr_retry: bool = True
     lenient_safe: bool = True
     # a row with ink on more than this share of its length is no gap between two lines of
@@ -179,6 +183,7 @@ class PixelSettings:
             "ocr_batch": section.int("ocr_batch", d.ocr_batch, 1, 256),
             "extend_ink": section.float("extend_ink", d.extend_ink, 0.0, 20.0),
             "extend_label": section.float("extend_label", d.extend_label, 0.0, 60.0),
+            "extend_across": section.float("extend_across", d.extend_across, 0.0, 4.0),
             "safe_word_floor": section.float("safe_word_floor", d.safe_word_floor, 0.0, 1.0),
             "ocr_retry": section.bool("ocr_retry", d.ocr_retry),
             "lenient_safe": section.bool("lenient_safe", d.lenient_safe),

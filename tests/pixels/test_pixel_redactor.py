@@ -304,6 +304,37 @@ def test_blanked_line_follows_its_ink(redactor):
     assert v.y0 <= h - ink[2] + 1 and v.y1 >= h - ink[0] - 1, (v.y0, v.y1)
 
 
+def test_a_line_boxed_by_its_core_grows_to_its_letters(redactor):
+    """Arabic is boxed by the core of its letters only: the blanked box grows across the
+    line to the letters whose ink enters it, not into a line above that no ink joins, not
+    into a kept box, and not where the background beyond the box is speckle, whose grains
+    touch the letters and cannot be told from them."""
+    from deid_node.pixels.redactor import Box
+    arabic = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    img = np.zeros((90, 400, 3), np.uint8)
+    above = draw_text(img, "Gain 45 dB", (20, 4), 12, font=FONT)
+    ink = draw_text(img, "الخطيب يوسف", (20, 34), 27, font=arabic)
+    core = ink[1] + 0.35 * (ink[3] - ink[1]), ink[1] + 0.8 * (ink[3] - ink[1])
+
+    def grown(image, boxes=()):
+        b = Box(ink[0], core[0], ink[2], core[1], score=0.9, spread=0.0, frame=0,
+                decision="uncertain")
+        _bare(redactor, extend_across=1.0)._extend_across_ink(image, b, [b, *boxes])
+        return b
+    b = grown(img)
+    assert b.y0 <= ink[1] and b.y1 >= ink[3] - 1, ((b.y0, b.y1), ink)
+    assert b.y0 >= above[3], "grew into the line above, which no ink joins"
+    kept = Box(ink[0], ink[1] - 2, ink[2], ink[1] + 3, score=0.9, spread=0.0, frame=0,
+               decision="kept")
+    assert grown(img, [kept]).y0 >= kept.y1
+    assert grown(img, [kept]).y1 >= ink[3] - 1
+    # the same over speckle: the box stays as found
+    for seed in range(3):
+        noise = np.random.default_rng(seed).integers(0, 200, (90, 400))[..., None]
+        b = grown(np.maximum(noise.repeat(3, 2), img).astype(np.uint8))
+        assert (b.y0, b.y1) == core, (b.y0, b.y1)
+
+
 def test_short_numbers_are_no_identifiers_on_screen(redactor):
     """ALOKA's probe line "9123 5.0 R15 G66 C6" and a frame counter are kept: the analyzer's
     model calls "9123" an ID, but a number of four digits or fewer identifies no one.
