@@ -335,6 +335,25 @@ def test_a_line_boxed_by_its_core_grows_to_its_letters(redactor):
         assert (b.y0, b.y1) == core, (b.y0, b.y1)
 
 
+@pytest.mark.parametrize("font", ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                                  "/usr/share/fonts/opentype/fonts-hosny-amiri/Amiri-Regular.ttf"])
+def test_an_arabic_name_is_blanked_to_the_tips_of_its_letters(redactor, font):
+    """The detector, trained on Latin lines, boxes Arabic by the core of its letters; the
+    blanked rectangles must still cover every pixel of the name's ink."""
+    from deid_node.pixels.redactor import blank_rect
+    img = np.full((480, 640, 3), 40, np.uint8)
+    draw_text(img, "د. الأحمد محمد", (30, 200), 24, colour=230, font=font)
+    ink = img[..., 0] > 135
+    boxes, _ = redactor.find({0: img}, None)
+    covered = np.zeros(ink.shape, bool)
+    for b in boxes:
+        if b.decision in ("phi", "uncertain"):
+            x0, y0, x1, y1 = blank_rect(b, boxes, redactor.settings.pad, 640, 480)
+            covered[y0:y1, x0:x1] = True
+    left = np.argwhere(ink & ~covered)
+    assert not left.size, f"{len(left)} ink pixels left, rows {left[:, 0].min()}-{left[:, 0].max()}"
+
+
 def test_short_numbers_are_no_identifiers_on_screen(redactor):
     """ALOKA's probe line "9123 5.0 R15 G66 C6" and a frame counter are kept: the analyzer's
     model calls "9123" an ID, but a number of four digits or fewer identifies no one.
