@@ -15,7 +15,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -269,18 +269,32 @@ def _crops_of(frames_rgb: dict[int, np.ndarray], boxes: Sequence["Box"], luma: b
     return crops, owner
 
 
+class _InLine(NamedTuple):
+    """A box in line coordinates: rows across the line, columns along it (the frame
+    transposed for a tall box, text rotated on a side edge)."""
+    vertical: bool
+    img: np.ndarray                             # the frame, transposed when vertical
+    span: tuple[float, float, float, float]     # the box: along from, to; across from, to
+    pixels: tuple[int, int, int, int]           # the same in whole pixels within the frame
+
+
+def _in_line(rgb: np.ndarray, b: "Box") -> _InLine:
+    vertical = b.h > b.w
+    img = rgb.transpose(1, 0, 2) if vertical else rgb
+    bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
+    H, W = img.shape[:2]
+    return _InLine(vertical, img, (bx0, bx1, by0, by1),
+                   (max(0, int(bx0)), min(W, int(math.ceil(bx1))),
+                    max(0, int(by0)), min(H, int(math.ceil(by1)))))
+
+
 def _ink(rgb: np.ndarray, b: "Box") -> tuple[np.ndarray, np.ndarray] | None:
     """The box's text ink and its RGB pixels in line coordinates (rows across the line,
     columns along it; transposed for a tall box), or None when the box is too small or too
     faint to tell. Ink: pixels beyond 30% of the way from the background (the rows just
     outside the box) to the text's 97th/3rd percentile, so a dimmer line next to a bright
     one still counts."""
-    vertical = b.h > b.w
-    img = rgb.transpose(1, 0, 2) if vertical else rgb
-    bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
-    H, W = img.shape[:2]
-    y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
-    x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
+    _, img, _, (x0, x1, y0, y1) = _in_line(rgb, b)
     if y1 - y0 < 6 or x1 - x0 < 3:
         return None
     patch = img[y0:y1, x0:x1].astype(np.float32)
@@ -302,7 +316,10 @@ def _text_view(img: np.ndarray, y0: int, y1: int, x0: int, x1: int
     text's 3rd and 97th percentiles; None under 25 grey levels of contrast. The view is
     luminance, or the colour channel where the text stands out most when it beats luminance
     by 25% (light text over colour flow: little luminance contrast, much in one channel).
-    The background is the rows just above and below the box (text can fill most of it)."""
+    The background is the rows just above and below the box (text can fill most of it).
+    None too for a box under 3 px either way."""
+    if y1 - y0 < 3 or x1 - x0 < 3:
+        return None
     inside = img[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
     rim = np.concatenate([img[max(0, y0 - 3):y0, x0:x1].reshape(-1, 3),
                           img[y1:y1 + 3, x0:x1].reshape(-1, 3)]).astype(np.float32)
@@ -1567,14 +1584,8 @@ class PixelRedactor:
         piece that runs on to that limit (anatomy, a border) or lies mostly outside (a grain
         of speckle touching the text) is not followed; nor is ink into a kept box. For
         boxes blanked as unreadable only: a box read as PHI held what was read."""
-        vertical = b.h > b.w
-        img = rgb.transpose(1, 0, 2) if vertical else rgb
-        bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
-        H, W = img.shape[:2]
-        y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
-        x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
-        if y1 - y0 < 3 or x1 - x0 < 3:
-            return
+        vertical, img, (bx0, bx1, by0, by1), (x0, x1, y0, y1) = _in_line(rgb, b)
+        H = img.shape[0]
         found = _text_view(img, y0, y1, x0, x1)
         if found is None:
             return
@@ -1630,16 +1641,10 @@ class PixelRedactor:
         "all": into no other box at all); where the
         line runs into speckle or anatomy, the whole reach that way. Tall boxes (text
         rotated on a side edge) are followed up and down."""
-        vertical = b.h > b.w
-        img = rgb.transpose(1, 0, 2) if vertical else rgb
         # work in coordinates where the line runs along x
-        bx0, bx1, by0, by1 = (b.y0, b.y1, b.x0, b.x1) if vertical else (b.x0, b.x1, b.y0, b.y1)
-        H, W = img.shape[:2]
+        vertical, img, (bx0, bx1, by0, by1), (x0, x1, y0, y1) = _in_line(rgb, b)
+        W = img.shape[1]
         th = by1 - by0
-        y0, y1 = max(0, int(by0)), min(H, int(math.ceil(by1)))
-        x0, x1 = max(0, int(bx0)), min(W, int(math.ceil(bx1)))
-        if y1 - y0 < 3 or x1 - x0 < 3:
-            return
         # the text's ink is looked for in luminance or in the colour channel where it stands
         # out most from its background (light text over colour flow: little luminance
         # contrast, much in one channel)
