@@ -1582,8 +1582,10 @@ class PixelRedactor:
         ink (8-neighbour, ``_ink_mask``) that enters the box, has at least half of its ink
         inside it, and ends within ``extend_across`` × the box's thickness beyond it. A
         piece that runs on to that limit (anatomy, a border) or lies mostly outside (a grain
-        of speckle touching the text) is not followed; nor is ink into a kept box. For
-        boxes blanked as unreadable only: a box read as PHI held what was read."""
+        of speckle touching the text) is not followed; nor is ink into a kept box, nor a
+        side whose background is not flat (over speckle the grains inside the box passed
+        for letters: harmless text lost above and below). For boxes blanked as unreadable
+        only: a box read as PHI held what was read."""
         vertical, img, (bx0, bx1, by0, by1), (x0, x1, y0, y1) = _in_line(rgb, b)
         H = img.shape[0]
         found = _text_view(img, y0, y1, x0, x1)
