@@ -169,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     model = script.ScriptNet(args.width)
+    init_sha = init_recipe = None
     if args.init:
-        start = script.ScriptCheck.load(weights.verified(args.init))
+        # read before training starts: --out may be the same file as --init
+        init_path, init_sha, init_recipe = weights.lineage(args.init)
+        start = script.ScriptCheck.load(init_path)
         model.load_state_dict(start.model.state_dict())
     dev = feed.device(args.device)
     model.to(dev)
@@ -218,6 +221,12 @@ def run(args: argparse.Namespace) -> int:
                "heldout_detected": measure(check, held_out(args.eval_images, True)),
                "steps": step, "batch": args.batch, "lr": args.lr,
                f"train_minutes_{'+'.join(sorted(ran_on))}": round(train_seconds / 60, 1)}
+    if args.init:
+        metrics.update(init=args.init, init_sha256=init_sha, init_command=init_recipe)
+    if args.detected:
+        # the crops --detected cut depend on the detector that cut them
+        metrics["detector_sha256"] = weights.sha256_file(
+            weights.verified(PixelSettings().detector))
     out = weights.WEIGHTS_DIR / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {k: (v.half() if v.is_floating_point() else v)

@@ -234,3 +234,32 @@ def test_a_box_the_check_blanks_is_followed_along_its_ink(redactor) -> None:
     boxes, _ = red.find({0: img}, None)
     assert [b.why for b in boxes] == ["other-script"]
     assert boxes[0].x1 >= ink[2] - 1, (boxes[0].x1, ink)
+
+
+def test_the_recipe_records_what_it_started_from_and_the_detector_that_cut_its_crops(
+        tmp_path, monkeypatch) -> None:
+    """A run trained further (--init) and on the detector's crops (--detected) is only
+    reproducible with the weights it started from and the detector it cut with: both are
+    recorded in its MANIFEST entry, as the detector's and the recogniser's recipes do."""
+    import argparse
+    from deid_node import weights
+    from deid_node.pixels import PixelSettings
+    from deid_node.train import script as recipe
+    recorded: dict = {}
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(weights, "record", lambda rel, **kw: recorded.update(kw, rel=rel))
+    parser = argparse.ArgumentParser()
+    recipe.add_arguments(parser)
+    args = parser.parse_args(["--init", "script/script_net.pt", "--detected", "0.5",
+                              "--steps", "1", "--batch", "8", "--eval-images", "1",
+                              "--width", "48", "--out", "script/trial.pt",
+                              "--checkpoint", str(tmp_path / "trial.ckpt")])
+    assert recipe.run(args) == 0
+    assert (tmp_path / "script" / "trial.pt").is_file()
+    m = recorded["metrics"]
+    assert m["init"] == "script/script_net.pt"
+    assert m["init_sha256"] == weights.sha256_file(weights.verified("script/script_net.pt"))
+    assert m["init_command"] == weights.load_manifest()["entries"]["script/script_net.pt"]["command"]
+    assert m["detector_sha256"] == weights.sha256_file(
+        weights.verified(PixelSettings().detector))
+    assert "--init=script/script_net.pt" in recorded["command"]
