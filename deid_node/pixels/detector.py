@@ -13,6 +13,8 @@ dropout active; each box gets the mean text score and its spread (std) over the 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,19 +133,41 @@ class Detection:
     spread: float     # std of the text probability over the T passes
 
 
+def working_scale(model: FasterRCNN, h: int, w: int) -> float:
+    """How much the detector resizes an h×w frame before it looks (its transform's rule:
+    the short side to ``min_size`` unless the long side would pass ``max_size``)."""
+    t = model.transform
+    return min(float(t.min_size[-1]) / min(h, w), float(t.max_size) / max(h, w))
+
+
+@contextmanager
+def _working_size(model: FasterRCNN, factor: float) -> Iterator[None]:
+    """The detector looks at frames ``factor`` × its usual working size for the duration."""
+    t = model.transform
+    old = (t.min_size, t.max_size)
+    t.min_size = tuple(max(32, int(round(v * factor))) for v in old[0])
+    t.max_size = max(32, int(round(old[1] * factor)))
+    try:
+        yield
+    finally:
+        t.min_size, t.max_size = old
+
+
 @torch.no_grad()
 def mc_detect(model: FasterRCNN, rgb: np.ndarray, passes: int = 8, score_floor: float = 0.1,
-              nms_iou: float = 0.4, seed: int = 0) -> list[Detection]:
+              nms_iou: float = 0.4, seed: int = 0, size: float = 1.0) -> list[Detection]:
     """One backbone+RPN pass, ``passes`` dropout passes of the box head, mean/std per box.
 
     Boxes are decoded from the mean regression and suppressed on the mean score; every box
     whose mean score reaches ``score_floor`` is returned, so ambiguous ones reach the
-    uncertainty estimate instead of being dropped silently.
+    uncertainty estimate instead of being dropped silently. ``size``: the look at ``size`` ×
+    the usual working size (0.5 finds text twice as tall as the training drew whole).
     """
     model.eval()
     head: DropoutBoxHead = model.roi_heads.box_head
     img = to_tensor(rgb)
-    images, _ = model.transform([img])
+    with _working_size(model, size) if size != 1.0 else nullcontext():
+        images, _ = model.transform([img])
     feats = model.backbone(images.tensors)
     proposals, _ = model.rpn(images, feats)
     rh = model.roi_heads

@@ -697,6 +697,8 @@ class PixelRedactor:
         h, w = rgb.shape[:2]
         if s.detect_views:
             out.extend(self._other_views(rgb, frame, out))
+        if s.large_text_size > 0:
+            out.extend(self._large_text(rgb, frame))
         if max(h, w) > _TILE_ABOVE:
             # Large radiographs: the detector works at ≤ 640 px, where small text would
             # shrink below a few pixels; also look at native-resolution overlapping tiles.
@@ -714,6 +716,30 @@ class PixelRedactor:
                         x0, y0, x1, y1 = d.box
                         out.append(Box(x0 + x, y0 + y, x1 + x, y1 + y, score=d.score,
                                        spread=d.spread, frame=frame, seen_in=[frame]))
+        return out
+
+    def _large_text(self, rgb: np.ndarray, frame: int) -> list[Box]:
+        """Text taller than the detector was trained on (``large_text_size``), from its look
+        at a smaller working size: boxes from ``detection_threshold`` up, at least
+        ``large_text_min`` working pixels high, twice as long and holding one line. There,
+        small lines one under the other also look like one box: a column of settings in a
+        corner is a tall box (taken for text on a side edge, it holds one line of columns),
+        so only lines along x are looked for. They are merged with the pieces the plain look
+        found of the same text (``_merge``) and read whole."""
+        s = self.settings
+        h, w = rgb.shape[:2]
+        work = detector.working_scale(self.model, h, w)
+        out: list[Box] = []
+        for d in detector.mc_detect(self.model, rgb, passes=s.mc_passes,
+                                    score_floor=s.detection_threshold, seed=frame,
+                                    size=s.large_text_size):
+            b = Box(*d.box, score=d.score, spread=d.spread, frame=frame, seen_in=[frame])
+            if (b.h * work >= s.large_text_min and b.w >= 2 * b.h
+                    and _count_lines(rgb, b, s.line_gap_ink) == 1):
+                # boxed at a quarter of the pixels, the line's bottom and top can stand out
+                # of the box by more than the padding ("SMITH^JOHN" at 90 px: 14 px)
+                self._extend_across_ink(rgb, b, ())
+                out.append(b)
         return out
 
     def _other_views(self, rgb: np.ndarray, frame: int, plain: list[Box]) -> list[Box]:
@@ -865,14 +891,15 @@ class PixelRedactor:
         (``alt_texts``), so an identifier, label or name the analyzer finds there still
         blanks the box. When none of them is (``ocr_lexicon``), a search that may only
         grow device terms (match.setting_head) looks deeper for one: the likeliest reading
-        of that kind, on the same terms ("Pn D Pen" → "Ph 0 Res"). Returns the boxes still
-        unreadable."""
+        of that kind, on the same terms ("Pn D Pen" → "Ph 0 Res"). Not for a box read at
+        under ``beam_floor``: such a reading says nothing of the text. Returns the boxes
+        still unreadable."""
         s = self.settings
         best: dict[int, tuple[str, float]] = {}
         words = self.policy.rules.safe_words
         searches = [None, lambda t: match.setting_head(t, words)] if s.ocr_lexicon else [None]
         for allowed in searches:
-            todo = [b for b in left if id(b) not in best]
+            todo = [b for b in left if id(b) not in best and b.ocr_conf >= s.beam_floor]
             crops, owner = _crops_of(frames_rgb, todo)
             n = s.ocr_beams if allowed is None else self._LEXICON_BEAMS * s.ocr_beams
             for (b, _), alts in zip(owner, self.recogniser.alternatives(
@@ -1585,7 +1612,8 @@ class PixelRedactor:
         of speckle touching the text) is not followed; nor is ink into a kept box, nor a
         side whose background is not flat (over speckle the grains inside the box passed
         for letters: harmless text lost above and below). For boxes blanked as unreadable
-        only: a box read as PHI held what was read."""
+        (a box read as PHI held what was read) and for the look at large text
+        (``_large_text``), whose boxes are coarse."""
         vertical, img, (bx0, bx1, by0, by1), (x0, x1, y0, y1) = _in_line(rgb, b)
         H = img.shape[0]
         found = _text_view(img, y0, y1, x0, x1)

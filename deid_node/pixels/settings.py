@@ -125,6 +125,11 @@ class PixelSettings:
     # an unreadable box is read as one of the recogniser's this many likeliest readings
     # when that one is all device terms (redactor._reread_alternatives; 0: off)
     ocr_beams: int = 24
+    # ...for a box whose own reading has at least this OCR confidence: under it the search
+    # makes device terms of anything ("Keiko Patel" in a font neither split draws, read
+    # "Mlaced" at 0.011, became "M1a ped"; "ROYAL INFIRMARY" at 0.005 "ROT A5"). On 600
+    # tuning images the readings it took under 0.02 were one, over no text
+    beam_floor: float = 0.02
     # ...and, when none of those is, as the likeliest reading made of device terms only
     # (a search constrained to them, match.setting_head) at least as likely (False: off)
     ocr_lexicon: bool = True
@@ -137,6 +142,13 @@ class PixelSettings:
     # other looks of the detector at every frame (detector.view); their boxes are added
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
+    # the detector was trained on text 8-28 px high at its working size and finds taller
+    # text in scattered pieces (a name 90 px high on a 640×480 capture: 2-50% of its ink
+    # covered); a look at this share of the working size finds it whole. Its boxes of one
+    # line along x, at least `large_text_min` working pixels high, are added (0: no such
+    # look; redactor._large_text)
+    large_text_size: float = 0.5
+    large_text_min: float = 44.0
     # a reading the analyzer found nothing in is blanked when it holds a word of this many
     # letters that is no device term (match.unknown_word; 0: such readings are kept)
     unknown_word_letters: int = 4
@@ -207,10 +219,13 @@ class PixelSettings:
             "split_lines": section.bool("split_lines", d.split_lines),
             "reread_extended": section.bool("reread_extended", d.reread_extended),
             "ocr_beams": section.int("ocr_beams", d.ocr_beams, 0, 64),
+            "beam_floor": section.float("beam_floor", d.beam_floor, 0.0, 1.0),
             "ocr_lexicon": section.bool("ocr_lexicon", d.ocr_lexicon),
             "retry_base": section.bool("retry_base", d.retry_base),
             "retry_recogniser": section.str("retry_recogniser", d.retry_recogniser),
             "detect_views": tuple(section.str_list("detect_views", list(d.detect_views))),
+            "large_text_size": section.float("large_text_size", d.large_text_size, 0.0, 0.9),
+            "large_text_min": section.float("large_text_min", d.large_text_min, 0.0, 1000.0),
             "unknown_word_letters": section.int("unknown_word_letters",
                                                 d.unknown_word_letters, 0, 40),
         }

@@ -354,6 +354,36 @@ def test_an_arabic_name_is_blanked_to_the_tips_of_its_letters(redactor, font):
     assert not left.size, f"{len(left)} ink pixels left, rows {left[:, 0].min()}-{left[:, 0].max()}"
 
 
+@pytest.mark.parametrize("size", [90, 110])
+def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, size):
+    """The detector was trained on text 8-28 px high at its working size; a name 90 px
+    high on a 640×480 capture was found as scattered pieces and half its ink went to
+    research. The look at half the working size finds it as one line."""
+    import copy
+    import dataclasses
+
+    from deid_node.pixels import PixelRedactor
+    from deid_node.pixels.redactor import blank_rect
+    img = np.full((480, 640, 3), 30, np.uint8)
+    draw_text(img, "SMITH^JOHN", (20, 120), size, colour=220,
+              font="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    ink = img[..., 0] > 125
+
+    def left_over(red: PixelRedactor) -> int:
+        boxes, _ = red.find({0: img}, None)
+        covered = np.zeros(ink.shape, bool)
+        for b in boxes:
+            if b.decision in ("phi", "uncertain"):
+                x0, y0, x1, y1 = blank_rect(b, boxes, red.settings.pad, 640, 480)
+                covered[y0:y1, x0:x1] = True
+        return int((ink & ~covered).sum())
+
+    assert left_over(redactor) == 0
+    plain = copy.copy(redactor)
+    plain.settings = dataclasses.replace(redactor.settings, large_text_size=0.0)
+    assert left_over(plain) > 0.2 * ink.sum(), "the plain look alone finds this name now"
+
+
 def test_short_numbers_are_no_identifiers_on_screen(redactor):
     """ALOKA's probe line "9123 5.0 R15 G66 C6" and a frame counter are kept: the analyzer's
     model calls "9123" an ID, but a number of four digits or fewer identifies no one.
@@ -980,13 +1010,14 @@ def test_alternative_reading_never_hides_phi_in_the_first(redactor, monkeypatch)
 def test_unsure_setting_is_read_as_its_likeliest_device_terms(redactor, monkeypatch):
     """When none of the likeliest readings is all device terms, a search constrained to
     them is asked ("Gein45 d0" → "Gain 45 dB" at 0.2 of the best) and its reading taken at
-    ``_BEAM_MIN`` or more; with pixels.ocr_lexicon off, or less likely, the box stays
-    blanked."""
+    ``_BEAM_MIN`` or more; with pixels.ocr_lexicon off, or less likely, or from a first
+    reading under pixels.beam_floor, the box stays blanked."""
     from deid_node.pixels.redactor import Box
     img = np.zeros((40, 300, 3), np.uint8)
     a = draw_text(img, "Gain 45 dB", (10, 10), 9, font=FONT)
+    first = 0.1
     monkeypatch.setattr(redactor.recogniser, "read", lambda crops, *a, **k: [
-        Reading("Gein45 d0", 0.1)] * len(crops))
+        Reading("Gein45 d0", first)] * len(crops))
 
     def alternatives(crops, n, batch, height=48, allowed=None):
         if allowed is None:
@@ -1009,6 +1040,10 @@ def test_unsure_setting_is_read_as_its_likeliest_device_terms(redactor, monkeypa
     assert box(ocr_lexicon=False).decision == "uncertain"
     likely = 0.01
     assert box().decision == "uncertain"
+    # a first reading under pixels.beam_floor says nothing of the text: no search
+    likely, first = 0.2, 0.011
+    assert box().decision == "uncertain"
+    assert box(beam_floor=0.01).decision == "kept"
 
 
 def test_second_look_reads_short_boxes_within_its_length(redactor, monkeypatch):
