@@ -319,7 +319,7 @@ def short_number(text: str, start: int = 0, end: int | None = None) -> bool:
 
 
 def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: int = 6,
-                 fuzzy_min_letters: int | None = None) -> bool:
+                 fuzzy_min_letters: int | None = None, unsure: bool = False) -> bool:
     """Every token of the reading is a device/setting term from ``safe_words`` (exact,
     case-insensitive, or equal after folding OCR confusions for terms of 3+ letters) or a
     short number (≤ 4 digits, e.g. "0.3", "75%", "x1.2", "-40", "34/120"), numbers next to
@@ -331,7 +331,11 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
     ``fuzzy_min_letters`` given (lenient; only for a reading the PHI analyzer found nothing
     in, see redactor): a token may also be a number glued to its unit ("60dB", "Gn62",
     "TE15") or a term of that many letters one edit away ("Persist" read "Pegsist"), see
-    :func:`lenient_token`."""
+    :func:`lenient_token`.
+
+    ``unsure`` (a reading under the OCR floor): a probe name must be written as one, with
+    its hyphen ("C5-1"): letters glued to digits are what a misread ID or name looks like
+    ("BLL06E" of "3390118" read upside down)."""
     if not safe_words or not text.strip():
         return False
     if _DATE_OR_TIME.search(text) or _MONTH.search(text):
@@ -346,7 +350,7 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
         if run > max_digits:
             return False
         t = tok.strip(".()[]'\"")
-        if not t or _safe_token(t, safe_words):
+        if not t or _safe_token(t, safe_words, unsure):
             continue
         if fuzzy_min_letters is not None and lenient_token(t, safe_words, fuzzy_min_letters):
             continue
@@ -354,10 +358,11 @@ def safe_reading(text: str, safe_words: frozenset[str] | set[str], max_digits: i
     return True
 
 
-def _safe_token(t: str, safe_words: frozenset[str] | set[str]) -> bool:
+def _safe_token(t: str, safe_words: frozenset[str] | set[str], unsure: bool = False) -> bool:
     """One token: a safe word (exact or OCR-folded for 2+ characters), a short number or a
-    probe name."""
-    if t.upper() in safe_words or _NUMBER.match(t) or _PROBE.match(t):
+    probe name (``unsure``: one with its hyphen)."""
+    if (t.upper() in safe_words or _NUMBER.match(t)
+            or (_PROBE_NAME if unsure else _PROBE).match(t)):
         return True
     f = fold(t)
     return len(t) >= 2 and not f.isdigit() and f in _folded(frozenset(safe_words))

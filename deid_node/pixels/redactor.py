@@ -1083,7 +1083,8 @@ class PixelRedactor:
         floor the reading must also hold a real term of ``floor_term_letters`` letters,
         spelled as listed (not only numbers or short letters: garbled text often reads as
         "6", "R" or "Ur"), and be about as long as the box is wide, so a name partly read
-        cannot pass as a short setting. A reading from a retry (``retry``: one of several
+        cannot pass as a short setting, and name a probe with its hyphen
+        (match.safe_reading ``unsure``). A reading from a retry (``retry``: one of several
         views, which makes confident misreadings likelier) must fill ``retry_min_fill`` of
         the box at any confidence ("w" read from a 13-character ID)."""
         words = self.policy.rules.safe_words
@@ -1094,10 +1095,11 @@ class PixelRedactor:
         if b.ocr_conf >= self.settings.ocr_confidence_floor:
             return not retry or _fills(b, self.settings.retry_min_fill)
         # below the floor the term must be spelled out: folded, a piece of "Fatima" read
-        # "euge:" at 0.11 passed as "Edge"
+        # "euge:" at 0.11 passed as "Edge"; and a probe name written as one
         return ((match.has_safe_word(b.text, words, self.settings.floor_term_letters,
                                      exact=True) or self._sure_short_terms(b))
-                and n >= 0.5 * _expected_chars(b))
+                and n >= 0.5 * _expected_chars(b)
+                and match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy, unsure=True))
 
     def _sure_short_terms(self, b: Box) -> bool:
         """Below the floor, two or more terms of two letters ("TR 300 TE 15" read at 0.36

@@ -1442,6 +1442,22 @@ def test_a_retry_reading_must_fit_its_box(redactor):
     assert redactor._safe(fits, retry=True)
 
 
+def test_an_unsure_reading_names_a_probe_with_its_hyphen(redactor):
+    """Under the OCR floor, letters glued to digits are what a misread ID looks like: an ID
+    and "PRF 4.0 kHz" boxed together on a side edge, the ID upside down, read "BLL06E PRF
+    4.0 kHz" at 0.31 (shadowed text, a style the generator never draws) and the ID went to
+    research as a probe name. A probe written as one ("C5-1") still passes; read surely,
+    so does a probe name without its hyphen."""
+    from deid_node.pixels.redactor import Box
+
+    def box(text, conf):   # as long as the text at 10 px
+        return Box(10, 10, 10 + 6 * len(text), 20, score=0.98, spread=0.0, frame=0,
+                   text=text, ocr_conf=conf)
+    assert not redactor._safe(box("BLL06E PRF 4.0 kHz", 0.31))
+    assert redactor._safe(box("C5-1 PRF 4.0 kHz", 0.31))
+    assert redactor._safe(box("R15 PRF 4.0 kHz", 0.9))
+
+
 def test_other_views_add_only_text_the_plain_look_missed(redactor):
     """``detect_views``: the detector looks again at the frame moved by half a feature cell.
     Boxes of that look come back in frame coordinates and are added only where the plain
