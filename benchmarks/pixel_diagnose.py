@@ -10,6 +10,9 @@ its uncertainty (a kept box's OCR confidence, the analyzer's near miss, an ignor
 detection). The texts are synthetic; the report quotes them.
 
     .venv/bin/python benchmarks/pixel_diagnose.py --n 300 --seed 5000 --out var/eval/diag.json
+
+Robustness screens (pixel_screens.py): ``--fonts unseen``, ``--style outline`` (shadow,
+plate, mixed).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from deid_node.pixels import match  # noqa: E402
 from deid_node.pixels.evaluate import load_analyzer, off_text, summary, table  # noqa: E402
 from deid_node.pixels.redactor import blank_rect  # noqa: E402
 from deid_node.synth import burned  # noqa: E402
+
+import pixel_screens  # noqa: E402  (next to this file)
 
 
 def _inter(a: tuple[float, float, float, float], g: dict[str, Any]) -> float:
@@ -158,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="image size (default: the generator's, about 640x480); large "
                          "ones (1760x2140, a chest radiograph) are also read in tiles")
     ap.add_argument("--background", default=None, help="one background kind (e.g. xray)")
+    ap.add_argument("--fonts", choices=("heldout", "unseen"), default="heldout",
+                    help="unseen: English screens in Latin faces neither split draws "
+                         "(pixel_screens.py)")
+    ap.add_argument("--style", choices=pixel_screens.STYLES, default=None,
+                    help="every line redrawn with an outline, a shadow or on a plate "
+                         "(pixel_screens.py)")
     ap.add_argument("--out", type=Path, default=Path("var/eval/diag.json"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
@@ -171,11 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     red = PixelRedactor.load(settings, analyzer)
     thr = settings.uncertainty_threshold if args.threshold is None else args.threshold
     h, w = (int(v) for v in args.size.lower().split("x")) if args.size else (None, None)
+    if args.fonts == "unseen":
+        pixel_screens.use_unseen_fonts()
+    draw = pixel_screens.generator(args.style)
     rows = []
     t0 = time.time()
     for i in range(args.n):
-        row = diagnose(red, burned.generate(args.seed + i, "heldout", h, w, locale=args.locale,
-                                            background=args.background))
+        row = diagnose(red, draw(args.seed + i, "heldout", h, w, locale=args.locale,
+                                 background=args.background))
         for m in row["misses"] + row["lost"]:
             m["image_seed"] = args.seed + i   # to look at the image again
         rows.append(row)
