@@ -12,11 +12,15 @@ one step further, to what real equipment does and the generator does not:
   dark or light outline round its letters, a drop shadow, or on a plate, as overlays are
   written to stay legible over anatomy. A line that would now run into one redrawn before
   it is left out, with its box.
+* ``--style jpeg``: the held-out image as drawn, through baseline JPEG at quality 75 with
+  4:2:0 chroma, as much ultrasound is stored (YBR_FULL_422): ringing round the letters,
+  coloured text at half the resolution in its colour.
 
 Nothing here is used to train or tune: the screens are run to see what breaks.
 """
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +36,7 @@ UNSEEN_LATIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "MiriamMonoCLM-*.ttf", "NachlieliCLM-*.otf", "ShofarDemi-*.ttf",
         "ShofarRegular*.ttf", "SimpleCLM-*.ttf")),
 }
-STYLES = ("outline", "shadow", "plate", "mixed")
+STYLES = ("outline", "shadow", "plate", "mixed", "jpeg")
 _LIGHT = ((255, 255, 255), (255, 255, 0), (0, 255, 255), (230, 230, 230))
 
 
@@ -71,6 +75,11 @@ def restyle(seed: int, style: str, split: str = "heldout", h: int | None = None,
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     full = burned.generate(seed, split, h, w, locale=locale, background=background)
+    if style == "jpeg":
+        buf = io.BytesIO()
+        Image.fromarray(full.image).save(buf, "JPEG", quality=75, subsampling="4:2:0")
+        image = np.asarray(Image.open(buf).convert("RGB")).copy()
+        return burned.Sample(image, full.boxes, full.identity, full.background, full.layout)
     # the same seed without text: the generator draws the background before the text
     bare = burned.generate(seed, split, h, w, locale=locale, background=background,
                            n_text=(0, 0))

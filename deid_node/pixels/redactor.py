@@ -721,7 +721,8 @@ class PixelRedactor:
     def _large_text(self, rgb: np.ndarray, frame: int) -> list[Box]:
         """Text taller than the detector was trained on (``large_text_size``), from its look
         at a smaller working size: boxes from ``detection_threshold`` up, at least
-        ``large_text_min`` working pixels high, twice as long and holding one line. There,
+        ``large_text_min`` working pixels high, twice as long and holding one line (one
+        run of inked rows over 60% of its height, ``_line_runs``). There,
         small lines one under the other also look like one box: a column of settings in a
         corner is a tall box (taken for text on a side edge, it holds one line of columns),
         so only lines along x are looked for. They are merged with the pieces the plain look
@@ -736,8 +737,11 @@ class PixelRedactor:
                                     score_floor=s.detection_threshold, seed=frame,
                                     size=s.large_text_size):
             b = Box(*d.box, score=d.score, spread=d.spread, frame=frame, seen_in=[frame])
-            if (b.h * work >= s.large_text_min and b.w >= 2 * b.h
-                    and _count_lines(rgb, b, s.line_gap_ink) == 1):
+            if b.h * work < s.large_text_min or b.w < 2 * b.h:
+                continue
+            # one line fills most of its box: a sliver of a row below it is no second line
+            runs = _line_runs(rgb, b, s.line_gap_ink)
+            if not runs or max(z - a for a, z in runs) >= 0.6 * b.h:
                 # boxed at a quarter of the pixels, the line's bottom and top can stand out
                 # of the box by more than the padding ("SMITH^JOHN" at 90 px: 14 px)
                 self._extend_across_ink(rgb, b, ())
