@@ -35,6 +35,8 @@ from .settings import PixelSettings
 CLEAN_PIXEL_DATA = "113101"
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _FLAT_GAP = 12.0            # grey levels: the most variation a gap between fields may hold
+_INK_SPREAD = 24.0          # levels from the ink's median colour that count as its colour
+_ONE_COLOUR = 0.45          # share of a large-text box's ink in one colour (_one_colour_ink)
 _TILE_ABOVE = 1100          # long side (px) from which native-resolution tiles are added
 _TILE = (480, 640)          # tile height, width: the detector's native working size
 _OVERLAP = 96                # pixels two neighbouring tiles share
@@ -339,6 +341,27 @@ def _ink_mask(a: np.ndarray, bg: float, lo: float, hi: float) -> np.ndarray:
     """Pixels of ``a`` (one view, see ``_text_view``) beyond half the way from the
     background to the text's extreme: the text's ink, not its anti-aliased rim."""
     return a > bg + 0.5 * (hi - bg) if hi - bg >= bg - lo else a < bg - 0.5 * (bg - lo)
+
+
+def _one_colour_ink(rgb: np.ndarray, b: "Box") -> float | None:
+    """Share of the box's ink (``_text_view``, ``_ink_mask``) whose colour, less its
+    brightness (R−G, G−B), lies within ``_INK_SPREAD`` levels of the ink's median; None
+    when no ink can be told. Burned-in text is drawn in one colour: names 90 px high in
+    five colours over speckle, Doppler, film and a screen scored 0.61-1.0 (grains of grey
+    speckle under white text have its colour less brightness too); colour flow, which the
+    detector can take for a line of large text, runs from red to yellow: 0.19-0.21 on
+    pydicom's US1_UNCR and examples_rgb_color."""
+    _, img, _, (x0, x1, y0, y1) = _in_line(rgb, b)
+    found = _text_view(img, y0, y1, x0, x1)
+    if found is None:
+        return None
+    view, bg, lo, hi = found
+    patch = img[y0:y1, x0:x1].astype(np.float32)
+    px = patch[_ink_mask(patch @ view, bg, lo, hi)]
+    if len(px) < 20:
+        return None
+    hue = np.stack([px[:, 0] - px[:, 1], px[:, 1] - px[:, 2]], axis=1)
+    return float((np.abs(hue - np.median(hue, axis=0)).max(axis=1) <= _INK_SPREAD).mean())
 
 
 def _line_runs(rgb: np.ndarray, b: "Box", gap_ink: float) -> list[tuple[int, int]]:
@@ -722,10 +745,11 @@ class PixelRedactor:
         """Text taller than the detector was trained on (``large_text_size``), from its look
         at a smaller working size: boxes from ``detection_threshold`` up, at least
         ``large_text_min`` working pixels high, twice as long and holding one line (one
-        run of inked rows over 60% of its height, ``_line_runs``). There,
-        small lines one under the other also look like one box: a column of settings in a
-        corner is a tall box (taken for text on a side edge, it holds one line of columns),
-        so only lines along x are looked for. They are merged with the pieces the plain look
+        run of inked rows over 60% of its height, ``_line_runs``) drawn in one colour
+        (``_one_colour_ink``). There, small lines one under the other also look like one
+        box: a column of settings in a corner is a tall box (taken for text on a side edge,
+        it holds one line of columns), so only lines along x are looked for; and so does
+        colour flow (a line 98% sure over US1_UNCR's flow). They are merged with the pieces the plain look
         found of the same text (``_merge``) and read whole."""
         s = self.settings
         h, w = rgb.shape[:2]
@@ -741,7 +765,11 @@ class PixelRedactor:
                 continue
             # one line fills most of its box: a sliver of a row below it is no second line
             runs = _line_runs(rgb, b, s.line_gap_ink)
-            if not runs or max(z - a for a, z in runs) >= 0.6 * b.h:
+            if runs and max(z - a for a, z in runs) < 0.6 * b.h:
+                continue
+            # drawn in one colour: colour flow looks like a line of large text there
+            share = _one_colour_ink(rgb, b)
+            if share is None or share >= _ONE_COLOUR:
                 # boxed at a quarter of the pixels, the line's bottom and top can stand out
                 # of the box by more than the padding ("SMITH^JOHN" at 90 px: 14 px)
                 self._extend_across_ink(rgb, b, ())

@@ -384,6 +384,17 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
     assert left_over(plain) > 0.2 * ink.sum(), "the plain look alone finds this name now"
 
 
+def test_colour_flow_is_no_line_of_large_text(redactor):
+    """At half its working size the detector takes the colour flow of pydicom's US1_UNCR
+    for a line of text (98% sure); a line of burned-in text is drawn in one colour, flow
+    runs from red to yellow: no box of that look is added there (merged with the plain
+    look's boxes it swallowed the kept "PWR" beside the flow)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    ds = pydicom.dcmread(get_testdata_file("US1_UNCR.dcm"))
+    assert redactor._large_text(np.ascontiguousarray(ds.pixel_array), 0) == []
+
+
 def test_short_numbers_are_no_identifiers_on_screen(redactor):
     """ALOKA's probe line "9123 5.0 R15 G66 C6" and a frame counter are kept: the analyzer's
     model calls "9123" an ID, but a number of four digits or fewer identifies no one.
