@@ -749,8 +749,8 @@ class PixelRedactor:
         (``_one_colour_ink``). There, small lines one under the other also look like one
         box: a column of settings in a corner is a tall box (taken for text on a side edge,
         it holds one line of columns), so only lines along x are looked for; and so does
-        colour flow (a line 98% sure over US1_UNCR's flow). They are merged with the pieces the plain look
-        found of the same text (``_merge``) and read whole."""
+        colour flow (a line 98% sure over US1_UNCR's flow). They are merged with the pieces
+        the plain look found of the same text (``_merge``) and read whole."""
         s = self.settings
         h, w = rgb.shape[:2]
         work = detector.working_scale(self.model, h, w)
@@ -1123,17 +1123,18 @@ class PixelRedactor:
         the box at any confidence ("w" read from a 13-character ID)."""
         words = self.policy.rules.safe_words
         fuzzy = self.settings.fuzzy_min_letters if lenient else None
-        if b.lines > 1 or not match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy):
+        unsure = b.ocr_conf < self.settings.ocr_confidence_floor
+        if b.lines > 1 or not match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy,
+                                                 unsure=unsure):
             return False  # two lines in one box: the reading may be of one of them only
         n = len(b.text.strip())
-        if b.ocr_conf >= self.settings.ocr_confidence_floor:
+        if not unsure:
             return not retry or _fills(b, self.settings.retry_min_fill)
         # below the floor the term must be spelled out: folded, a piece of "Fatima" read
-        # "euge:" at 0.11 passed as "Edge"; and a probe name written as one
+        # "euge:" at 0.11 passed as "Edge"
         return ((match.has_safe_word(b.text, words, self.settings.floor_term_letters,
                                      exact=True) or self._sure_short_terms(b))
-                and n >= 0.5 * _expected_chars(b)
-                and match.safe_reading(b.text, words, fuzzy_min_letters=fuzzy, unsure=True))
+                and n >= 0.5 * _expected_chars(b))
 
     def _sure_short_terms(self, b: Box) -> bool:
         """Below the floor, two or more terms of two letters ("TR 300 TE 15" read at 0.36

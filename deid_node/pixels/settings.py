@@ -143,10 +143,10 @@ class PixelSettings:
     # where the plain look found no text ([]: the plain look only)
     detect_views: tuple[str, ...] = ("shift",)
     # the detector was trained on text 8-28 px high at its working size and finds taller
-    # text in scattered pieces (a name 90 px high on a 640×480 capture: 2-50% of its ink
-    # covered); a look at this share of the working size finds it whole. Its boxes of one
-    # line along x, at least `large_text_min` working pixels high, are added (0: no such
-    # look; redactor._large_text)
+    # text in scattered pieces (a name 90-120 px high on a 640×480 capture: a third to
+    # nearly all of its ink left in view); a look at this share of the working size finds
+    # it whole. Its boxes of one line along x in one colour, at least `large_text_min`
+    # working pixels high, are added (0: no such look; redactor._large_text)
     large_text_size: float = 0.5
     large_text_min: float = 44.0
     # a reading the analyzer found nothing in is blanked when it holds a word of this many
