@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deid_node.pixels.redactor import blank_rect  # noqa: E402
+from deid_node.pixels.redactor import blanked_mask  # noqa: E402
 from deid_node.synth import burned  # noqa: E402
 
 SIZES = (32, 48, 64, 80, 100, 120)
@@ -29,12 +29,7 @@ def covered(red, rgb: np.ndarray, ink: np.ndarray) -> float:
     """Share of ``ink`` under the rectangles the stage blanks."""
     h, w = ink.shape
     boxes, _ = red.find({0: rgb}, None)
-    under = np.zeros(ink.shape, bool)
-    for b in boxes:
-        if b.decision in ("phi", "uncertain"):
-            x0, y0, x1, y1 = blank_rect(b, boxes, red.settings.pad, w, h)
-            under[y0:y1, x0:x1] = True
-    return float(under[ink].mean())
+    return float(blanked_mask(boxes, red.settings.pad, w, h)[ink].mean())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deid_node.pixels.redactor import blank_rect
+from deid_node.pixels.redactor import blanked_mask
 from deid_node.synth import burned
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -59,11 +59,7 @@ def evaluate_image(redactor: Any, sample: burned.Sample) -> dict[str, Any]:
     t0 = time.perf_counter()
     boxes, times = redactor.find({0: sample.image}, sample.identity.to_identity())
     ms = (time.perf_counter() - t0) * 1000
-    mask = np.zeros((h, w), bool)
-    for b in boxes:
-        if b.decision in ("phi", "uncertain"):
-            x0, y0, x1, y1 = blank_rect(b, boxes, redactor.settings.pad, w, h)
-            mask[y0:y1, x0:x1] = True
+    mask = blanked_mask(boxes, redactor.settings.pad, w, h)
     phi = [g for g in sample.boxes if g["phi"]]
     non = [g for g in sample.boxes if not g["phi"]]
     phi_caught = sum(_coverage(g, mask) >= 0.95 for g in phi)

@@ -574,6 +574,17 @@ def blank_rect(b: "Box", boxes: Sequence["Box"], pad: int, width: int, height: i
     return x0, y0, x1, y1
 
 
+def blanked_mask(boxes: Sequence["Box"], pad: int, width: int, height: int) -> np.ndarray:
+    """The pixels a frame's boxes blank (``blank_rect`` of each box blanked as PHI or
+    unsure): what the quality measures and checks score against the text drawn."""
+    mask = np.zeros((height, width), bool)
+    for b in boxes:
+        if b.decision in ("phi", "uncertain"):
+            x0, y0, x1, y1 = blank_rect(b, boxes, pad, width, height)
+            mask[y0:y1, x0:x1] = True
+    return mask
+
+
 def _on_screen(text: str, spans: list[Any]) -> list[Any]:
     """The analyzer's spans (or candidates) that count in burned-in text: its model calls a
     lone short number an ID or a date ("9123" in ALOKA's probe line "9123 5.0 R15 G66 C6",

@@ -340,17 +340,12 @@ def test_a_line_boxed_by_its_core_grows_to_its_letters(redactor):
 def test_an_arabic_name_is_blanked_to_the_tips_of_its_letters(redactor, font):
     """The detector, trained on Latin lines, boxes Arabic by the core of its letters; the
     blanked rectangles must still cover every pixel of the name's ink."""
-    from deid_node.pixels.redactor import blank_rect
+    from deid_node.pixels.redactor import blanked_mask
     img = np.full((480, 640, 3), 40, np.uint8)
     draw_text(img, "د. الأحمد محمد", (30, 200), 24, colour=230, font=font)
     ink = img[..., 0] > 135
     boxes, _ = redactor.find({0: img}, None)
-    covered = np.zeros(ink.shape, bool)
-    for b in boxes:
-        if b.decision in ("phi", "uncertain"):
-            x0, y0, x1, y1 = blank_rect(b, boxes, redactor.settings.pad, 640, 480)
-            covered[y0:y1, x0:x1] = True
-    left = np.argwhere(ink & ~covered)
+    left = np.argwhere(ink & ~blanked_mask(boxes, redactor.settings.pad, 640, 480))
     assert not left.size, f"{len(left)} ink pixels left, rows {left[:, 0].min()}-{left[:, 0].max()}"
 
 
@@ -363,7 +358,7 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
     import dataclasses
 
     from deid_node.pixels import PixelRedactor
-    from deid_node.pixels.redactor import blank_rect
+    from deid_node.pixels.redactor import blanked_mask
     img = np.full((480, 640, 3), 30, np.uint8)
     draw_text(img, "SMITH^JOHN", (20, 120), size, colour=220,
               font="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -371,12 +366,7 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
 
     def left_over(red: PixelRedactor) -> int:
         boxes, _ = red.find({0: img}, None)
-        covered = np.zeros(ink.shape, bool)
-        for b in boxes:
-            if b.decision in ("phi", "uncertain"):
-                x0, y0, x1, y1 = blank_rect(b, boxes, red.settings.pad, 640, 480)
-                covered[y0:y1, x0:x1] = True
-        return int((ink & ~covered).sum())
+        return int((ink & ~blanked_mask(boxes, red.settings.pad, 640, 480)).sum())
 
     assert left_over(redactor) == 0
     plain = copy.copy(redactor)
