@@ -12,9 +12,8 @@ dropout active; each box gets the mean text score and its spread (std) over the 
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,17 +139,13 @@ def working_scale(model: FasterRCNN, h: int, w: int) -> float:
     return min(float(t.min_size[-1]) / min(h, w), float(t.max_size) / max(h, w))
 
 
-@contextmanager
-def _working_size(model: FasterRCNN, factor: float) -> Iterator[None]:
-    """The detector looks at frames ``factor`` × its usual working size for the duration."""
-    t = model.transform
-    old = (t.min_size, t.max_size)
-    t.min_size = tuple(max(32, int(round(v * factor))) for v in old[0])
-    t.max_size = max(32, int(round(old[1] * factor)))
-    try:
-        yield
-    finally:
-        t.min_size, t.max_size = old
+def _transform_at(model: FasterRCNN, factor: float) -> Any:
+    """The detector's transform, resizing frames to ``factor`` × its working size: a copy,
+    so the model (and any other caller of it) keeps its own."""
+    t = copy.copy(model.transform)
+    t.min_size = tuple(max(32, int(round(v * factor))) for v in t.min_size)
+    t.max_size = max(32, int(round(t.max_size * factor)))
+    return t
 
 
 @torch.no_grad()
@@ -166,8 +161,8 @@ def mc_detect(model: FasterRCNN, rgb: np.ndarray, passes: int = 8, score_floor: 
     model.eval()
     head: DropoutBoxHead = model.roi_heads.box_head
     img = to_tensor(rgb)
-    with _working_size(model, size) if size != 1.0 else nullcontext():
-        images, _ = model.transform([img])
+    transform = model.transform if size == 1.0 else _transform_at(model, size)
+    images, _ = transform([img])
     feats = model.backbone(images.tensors)
     proposals, _ = model.rpn(images, feats)
     rh = model.roi_heads

@@ -56,6 +56,22 @@ def test_heldout_text_is_found(model):
     assert total > 50 and found / total >= 0.9, f"{found}/{total}"
 
 
+def test_a_look_at_half_size_answers_in_frame_coordinates_and_leaves_the_model(model):
+    """``size=0.5``: the frame is looked at 240×320 (text twice as tall as the training's
+    is found whole there); the boxes come back in the frame's pixels, and the model's own
+    working size, which every other look uses, is not touched."""
+    from PIL import Image, ImageDraw, ImageFont
+    img = Image.new("RGB", (640, 480), (20, 20, 20))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 90)
+    x0, y0, x1, y1 = ImageDraw.Draw(img).textbbox((30, 150), "SMITH^JOHN", font=font)
+    ImageDraw.Draw(img).text((30, 150), "SMITH^JOHN", font=font, fill=(230, 230, 230))
+    before = (model.transform.min_size, model.transform.max_size)
+    found = det.mc_detect(model, np.asarray(img), passes=1, score_floor=0.5, size=0.5)
+    assert (model.transform.min_size, model.transform.max_size) == before
+    line = [d.box for d in found if d.box[2] - d.box[0] > 0.8 * (x1 - x0)]
+    assert line and abs(line[0][0] - x0) < 20 and abs(line[0][2] - x1) < 20, found
+
+
 def test_blank_image_has_no_confident_text(model):
     s = burned.generate(7, "heldout", 480, 640, n_text=(0, 0), background="ct")
     assert not [d for d in det.mc_detect(model, s.image, passes=4, score_floor=0.5)]
