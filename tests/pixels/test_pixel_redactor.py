@@ -374,6 +374,27 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
     assert left_over(plain) > 0.2 * ink.sum(), "the plain look alone finds this name now"
 
 
+def test_small_text_on_a_1024_square_frame_is_read_in_native_tiles(redactor, monkeypatch):
+    """A 1024×1024 frame (angiography, fluoroscopy) is looked at 480×480: text 10-14 px
+    high shrinks to under 5 working pixels and was not proposed (7 of 218 PHI boxes on 60
+    tuning images; here a date and time over film). Under a working scale of 0.625 the
+    frame is also read in native tiles."""
+    from deid_node.pixels import redactor as R
+    from deid_node.synth import burned
+    s = burned.generate(5038, "heldout", 1024, 1024)
+    phi = [g for g in s.boxes if g["phi"]]
+
+    def uncovered() -> list[str]:
+        boxes, _ = redactor.find({0: s.image}, s.identity.to_identity())
+        mask = R.blanked_mask(boxes, redactor.settings.pad, 1024, 1024)
+        return [g["text"] for g in phi
+                if mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean() < 0.95]
+
+    assert phi and uncovered() == []
+    monkeypatch.setattr(R, "_TILE_BELOW_SCALE", 0.0)
+    assert uncovered(), "the whole-frame look alone finds every PHI line now"
+
+
 def test_colour_flow_is_no_line_of_large_text(redactor):
     """At half its working size the detector takes the colour flow of pydicom's US1_UNCR
     for a line of text (98% sure); a line of burned-in text is drawn in one colour, flow
