@@ -43,6 +43,10 @@ _ONE_COLOUR = 0.45          # share of a large-text box's ink in one colour (_on
 # 0.625, none of 230)
 _TILE_BELOW_SCALE = 0.625
 _TILE = (480, 640)          # tile height, width: the detector's native working size
+# the most the training enlarged a frame (384×512 at 1.25): a frame the detector enlarges
+# more (240×320 at 2: its 28 px date boxed by the top of its letters) is also looked at
+# this much enlarged, where its text is the size the training drew
+_MOST_UPSCALE = 1.25
 _OVERLAP = 96                # pixels two neighbouring tiles share
 
 
@@ -728,16 +732,22 @@ class PixelRedactor:
     def detect(self, rgb: np.ndarray, frame: int = 0) -> list[Box]:
         s = self.settings
         floor = min(0.05, s.ambiguous_floor)
+        h, w = rgb.shape[:2]
+        work = detector.working_scale(self.model, h, w)
         dets = detector.mc_detect(self.model, rgb, passes=s.mc_passes, score_floor=floor,
                                   seed=frame)
+        if work > _MOST_UPSCALE:
+            # small frames: the enlarged look finds their small text, this one their large
+            dets += detector.mc_detect(self.model, rgb, passes=s.mc_passes,
+                                       score_floor=s.ambiguous_floor, seed=frame,
+                                       size=_MOST_UPSCALE / work)
         out = [Box(*d.box, score=d.score, spread=d.spread, frame=frame, seen_in=[frame])
                for d in dets]
-        h, w = rgb.shape[:2]
         if s.detect_views:
             out.extend(self._other_views(rgb, frame, out))
         if s.large_text_size > 0:
             out.extend(self._large_text(rgb, frame))
-        if detector.working_scale(self.model, h, w) < _TILE_BELOW_SCALE:
+        if work < _TILE_BELOW_SCALE:
             # Large frames (radiographs, 1024² angiography): the detector works at ≤ 640 px,
             # where small text would shrink below a few pixels; also look at
             # native-resolution overlapping tiles.

@@ -395,6 +395,28 @@ def test_small_text_on_a_1024_square_frame_is_read_in_native_tiles(redactor, mon
     assert uncovered(), "the whole-frame look alone finds every PHI line now"
 
 
+def test_a_small_frame_is_also_looked_at_as_little_enlarged_as_the_training(redactor,
+                                                                            monkeypatch):
+    """A 240×320 frame (an old ultrasound, a thumbnail screen) is enlarged twice to the
+    detector's working size, its 28 px date to 56 px, past the 8-28 px the training drew
+    (at scales up to 1.25): the date was boxed by the top of its letters and half of it
+    stayed in view. Such a frame is also looked at enlarged 1.25 times."""
+    from deid_node.pixels import redactor as R
+    from deid_node.synth import burned
+    s = burned.generate(5036, "heldout", 240, 320)
+    phi = [g for g in s.boxes if g["phi"]]
+
+    def uncovered() -> list[str]:
+        boxes, _ = redactor.find({0: s.image}, s.identity.to_identity())
+        mask = R.blanked_mask(boxes, redactor.settings.pad, 320, 240)
+        return [g["text"] for g in phi
+                if mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean() < 0.95]
+
+    assert phi and uncovered() == []
+    monkeypatch.setattr(R, "_MOST_UPSCALE", 10.0)
+    assert uncovered(), "the look at the frame enlarged twice finds every PHI line whole now"
+
+
 def test_colour_flow_is_no_line_of_large_text(redactor):
     """At half its working size the detector takes the colour flow of pydicom's US1_UNCR
     for a line of text (98% sure); a line of burned-in text is drawn in one colour, flow
