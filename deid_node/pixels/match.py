@@ -134,6 +134,33 @@ def identity_hits(text: str, identity: Identity | None) -> list[str]:
     return hits
 
 
+def unread_ends(text: str, identity: Identity | None, min_chars: int = 5) -> tuple[int, int]:
+    """Characters of the instance's institution or address left unread before and after
+    the words of it that ``text`` holds: "MEDICAL CENTER", read of a detection that
+    stopped short of "UNIVERSITY MEDICAL CENTER", leaves 11 before. Words read count
+    when a token of the reading equals one (folded; one edit for 5+ characters) and
+    together they hold ``min_chars`` or more ("ST" is no part of "St. Mary's Hospital"
+    read). (0, 0) when no value is read in part."""
+    if identity is None or not identity:
+        return (0, 0)
+    toks = _tokens(text)
+    best = (0, 0, 0)  # characters read, before, after
+    for kind, value in identity.items():
+        if kind not in ("institution", "address"):
+            continue
+        words = value.split()
+        read = [i for i, w in enumerate(words) if (f := fold(w)) and any(
+            t == f or len(f) >= 5 and _within(t, f, 1) for t in toks)]
+        n_read = sum(len(fold(words[i])) for i in read)
+        if len(words) < 2 or n_read < min_chars or n_read <= best[0]:
+            continue
+        i, j = read[0], read[-1]
+        before = len(" ".join(words[:i])) + (1 if i else 0)
+        after = len(" ".join(words[j + 1:])) + (1 if j + 1 < len(words) else 0)
+        best = (n_read, before, after)
+    return best[1], best[2]
+
+
 def identity_fragment(text: str, identity: Identity | None) -> bool:
     """Could a token of ``text`` be a piece of one of the instance's identifiers (folded, it
     lies inside one, or is one edit from one of 3+ characters)? "Ra" read next to

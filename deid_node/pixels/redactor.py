@@ -137,6 +137,9 @@ class Box:
     # the script check's probability that the text is in another script (pixels.script);
     # None: not checked (only boxes about to be kept are)
     other_script: float | None = None
+    # characters of the instance's institution or address before and after the words of it
+    # read here (match.unread_ends): the blanked line is followed that far (_extend_along_ink)
+    unread: tuple[int, int] = (0, 0)
 
     @property
     def w(self) -> float:
@@ -1081,6 +1084,8 @@ class PixelRedactor:
                 b.phi_chars = [(sp.start, sp.end) for sp in spans_of.get(id(b), [])]
                 b.entities = sorted({*(f"identity:{h}" for h in hits),
                                      *(getattr(sp, "entity", "PHI") for sp in spans)})
+                if hits:
+                    b.unread = max((match.unread_ends(t, identity) for t in texts), key=sum)
             elif is_safe:
                 # read, and nothing in it can identify anyone: neither the recogniser's nor
                 # the detector's doubt can make it leak
@@ -1755,6 +1760,14 @@ class PixelRedactor:
             if b.why == "label:alone" else reach
         reach_r = label_reach
         reach_l = label_reach if vertical else reach
+        if any(b.unread):
+            # the rest of the institution or address read in part lies that many characters
+            # on (either way on a side edge or upside down, where the order is not known)
+            per_char = (bx1 - bx0) / max(1, len(b.text.strip()))
+            before, after = (v * per_char for v in b.unread)
+            if vertical or b.turn:
+                before = after = max(before, after)
+            reach_l, reach_r = max(reach_l, before), max(reach_r, after)
         gap = max(3.0, 0.9 * th)
 
         def span(o: Box) -> tuple[float, float, float, float]:

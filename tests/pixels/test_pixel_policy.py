@@ -8,7 +8,7 @@ import pytest
 from deid_node.config import ConfigError, Section
 from deid_node.identity import Identity
 from deid_node.pixels import PixelSettings
-from deid_node.pixels.match import date_variants, identity_hits
+from deid_node.pixels.match import date_variants, identity_hits, unread_ends
 from deid_node.pixels.policy import ScanPolicy
 from deid_node.pixels.rules import ScanRules
 
@@ -127,6 +127,21 @@ def test_identity_hits_tolerate_ocr(text, kind):
 @pytest.mark.parametrize("text", ["Gain 45 dB", "LIVER", "TIS 0.3", "Depth 14 cm", "C5-1"])
 def test_identity_no_false_hits(text):
     assert identity_hits(text, IDN) == []
+
+
+@pytest.mark.parametrize("text, ends", [
+    ("MEDICAL CENTER", (11, 0)),             # the head of the name left unread
+    ("UNIVERS1TY", (0, 15)),                  # its tail (one edit)
+    ("Rue de la", (3, 12)),                   # short words count together
+    ("UNIVERSITY MEDICAL CENTER", (0, 0)),   # read whole
+    ("ST", (0, 0)), ("de la", (0, 0)),       # too little of it to say where the rest is
+    ("Gain 45 dB", (0, 0)),
+])
+def test_unread_ends_of_an_institution_read_in_part(text, ends):
+    ident = Identity(institutions=("UNIVERSITY MEDICAL CENTER",),
+                     addresses=("12 Rue de la Paix, Paris",))
+    assert unread_ends(text, ident) == ends
+    assert unread_ends(text, None) == (0, 0)
 
 
 def test_date_variants():

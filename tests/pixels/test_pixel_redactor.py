@@ -304,6 +304,26 @@ def test_blanked_line_follows_its_ink(redactor):
     assert v.y0 <= h - ink[2] + 1 and v.y1 >= h - ink[0] - 1, (v.y0, v.y1)
 
 
+def test_an_institution_read_in_part_is_followed_to_its_head(redactor):
+    """A detection of "UNIVERSITY MEDICAL CENTER" that holds only "MEDICAL CENTER" (on
+    JPEG speckle, the screens' last leak of the twenty-sixth round) is followed along its
+    ink for 4 line heights, not to the start of "UNIVERSITY": the institution's unread
+    head sets the reach that way."""
+    from deid_node.pixels.redactor import Box
+    img = np.zeros((60, 640, 3), np.uint8)
+    ink = draw_text(img, "UNIVERSITY MEDICAL CENTER", (40, 20), 16, font=FONT)
+    tail = draw_text(np.zeros_like(img), "UNIVERSITY ", (40, 20), 16, font=FONT)
+
+    def followed(unread: tuple[int, int]) -> float:
+        b = Box(tail[2] + 2, ink[1], ink[2], ink[3], score=0.9, spread=0.0, frame=0,
+                decision="phi", text="MEDICAL CENTER", unread=unread)
+        _bare(redactor, extend_ink=4)._extend_along_ink(img, b, [b])
+        return b.x0
+
+    assert followed((0, 0)) > ink[0] + 10
+    assert followed((11, 0)) <= ink[0]
+
+
 def test_a_line_boxed_by_its_core_grows_to_its_letters(redactor):
     """Arabic is boxed by the core of its letters only: the blanked box grows across the
     line to the letters whose ink enters it, not into a line above that no ink joins, not
