@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from deid_node import weights
 from deid_node.identity import Identity
 
-from . import codec, detector, match, ocr
+from . import codec, detector, frames, match, ocr
 from .ocr import OcrError, Recogniser
 from .policy import ScanPolicy
 from .rules import ScanDecision
@@ -637,15 +637,6 @@ def display_rgb(ds: Dataset, dec: codec.Decoded, index: int) -> np.ndarray:
         g = 255 - g
     g = g.astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=2)
-
-
-def sample_frames(n: int, k: int) -> list[int]:
-    """First, last and evenly spaced frames, at most k."""
-    if n <= k:
-        return list(range(n))
-    idx = {0, n - 1}
-    idx |= {int(round(i * (n - 1) / (k - 1))) for i in range(k)}
-    return sorted(idx)[:max(k, 2)]
 
 
 def _merge(boxes: list[Box]) -> list[Box]:
@@ -1854,7 +1845,14 @@ class PixelRedactor:
         boxes: list[Box] = []
         if decision.scan:
             try:
-                sampled = sample_frames(n, s.max_sampled_frames)
+                sampled = frames.sample_frames(n, s.max_sampled_frames)
+                unseen: list[int] = []
+                if n > len(sampled):
+                    scale = frames.level_scale(dec.frames, ds.get("BitsStored", 8),
+                                               dec.photometric == "PALETTE COLOR")
+                    extra, unseen = frames.unseen_frames(
+                        dec.frames, sampled, s.static_tolerance, s.max_extra_frames, scale)
+                    sampled = sorted(sampled + extra)
                 t = time.perf_counter()
                 frames_rgb = {i: display_rgb(ds, dec, i) for i in sampled}
                 composite = self._static_composite(ds, dec, frames_rgb) if n > 1 else None
@@ -1881,6 +1879,11 @@ class PixelRedactor:
             res.uncertainty = round(self.image_uncertainty(boxes), 4)
             if res.uncertainty > s.uncertainty_threshold:
                 res.quarantine_reason = "pixels-uncertain"
+            elif unseen:
+                # frames showing something no frame looked at shows, past the budget
+                res.quarantine_reason = "pixels-frames-unscanned"
+                res.error = (f"{len(unseen)} frame(s) show content the scanned frames do "
+                             f"not; raise pixels.max_extra_frames to scan them")
             if res.quarantine_reason:
                 res.box_texts = texts
         t = time.perf_counter()
@@ -1912,9 +1915,8 @@ class PixelRedactor:
             rng = (fr.max(axis=0).astype(np.int32) - fr.min(axis=0)).max(axis=-1)
         else:
             rng = fr.max(axis=0).astype(np.int64) - fr.min(axis=0)
-        tol = self.settings.static_tolerance
-        if fr.dtype.itemsize > 1 and dec.photometric not in ("PALETTE COLOR",):
-            tol = tol * max(1, int((1 << int(ds.get("BitsStored", 8))) // 256))
+        tol = self.settings.static_tolerance * frames.level_scale(
+            fr, ds.get("BitsStored", 8), dec.photometric == "PALETTE COLOR")
         static = rng <= tol
         base = frames_rgb[min(frames_rgb)].copy()
         base[~static] = 0

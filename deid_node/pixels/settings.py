@@ -50,6 +50,9 @@ class PixelSettings:
     # letter or two ("204", "E4:4", "se9"), never so. 0: the check always wins
     latin_term_letters: int = 3
     max_sampled_frames: int = 8
+    # frames looked at besides the samples, where they show something no sample shows
+    # (pixels/frames.py); more such frames send the instance to quarantine
+    max_extra_frames: int = 8
     static_tolerance: int = 24
     threads: int = 1
     ocr_batch: int = 16
@@ -190,6 +193,7 @@ class PixelSettings:
                                                  d.unsure_script_below, 0.0, 1.0),
             "latin_term_letters": section.int("latin_term_letters", d.latin_term_letters, 0, 40),
             "max_sampled_frames": section.int("max_sampled_frames", d.max_sampled_frames, 1, 10000),
+            "max_extra_frames": section.int("max_extra_frames", d.max_extra_frames, 0, 10000),
             "static_tolerance": section.int("static_tolerance", d.static_tolerance, 0, 65535),
             "threads": section.int("threads", d.threads, 1, 64),
             "ocr_batch": section.int("ocr_batch", d.ocr_batch, 1, 256),

@@ -1,6 +1,7 @@
 """End to end through the trained detector, the EasyOCR recogniser and the PHI analyzer."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -116,6 +117,51 @@ def test_multiframe_text_in_one_frame_blanked_in_all(redactor):
     assert res.quarantine_reason is None
     for f in range(4):
         assert _blanked(ds, box, f), f"frame {f}"
+
+
+def _cine(n: int = 40) -> np.ndarray:
+    """An ultrasound loop: one picture whose sector speckle changes every frame."""
+    base = _us_image(3)[..., 0].astype(np.int16)
+    rng = np.random.default_rng(0)
+    return np.stack([np.clip(base + (base > 20) * rng.integers(-60, 60, base.shape), 0, 255)
+                     .astype(np.uint8) for _ in range(n)])
+
+
+def test_a_label_shown_between_the_sampled_frames_is_found(redactor):
+    """A name written on frames 13-15 of a 40-frame loop lies between the sampled frames
+    (0, 6, 11, 17, ...) and is static in none: the frames showing something where all the
+    samples agree are looked at too, and the name is blanked in every frame."""
+    frames = _cine()
+    for f in (13, 14, 15):
+        box = draw_text(frames[f], "DOE^JOHN 1980-03-15", (200, 8), 20, font=FONT)
+    ds = make_dataset(frames, sop_class="1.2.840.10008.5.1.4.1.1.3.1")
+    res = redactor.process(ds, collect(ds))
+    assert res.quarantine_reason is None, res.as_log()
+    assert 13 in res.frames_scanned and len(res.frames_scanned) == 9
+    for f in (0, 13, 14, 15, 39):
+        assert _blanked(ds, box, f), f"frame {f}"
+    # past the budget of frames looked at besides the samples: quarantine, not a guess
+    frames = _cine()
+    draw_text(frames[13], "DOE^JOHN", (200, 8), 20, font=FONT)
+    ds = make_dataset(frames, sop_class="1.2.840.10008.5.1.4.1.1.3.1")
+    red = copy.copy(redactor)
+    red.settings = dataclasses.replace(redactor.settings, max_extra_frames=0)
+    res = red.process(ds, collect(ds))
+    assert res.quarantine_reason == "pixels-frames-unscanned" and "max_extra_frames" in res.error
+
+
+def test_frames_agreeing_with_the_samples_add_nothing():
+    """Speckle moving in the sector, a 16-bit loop whose values wander within the
+    tolerance: no frame is added; a label in 16-bit frames is found at its scale."""
+    from deid_node.pixels import frames as F
+    loop = _cine(30)
+    assert F.unseen_frames(loop, F.sample_frames(30, 8), 24, 8) == ([], [])
+    deep = (loop.astype(np.uint16) * 16)
+    deep[5, 100:120, 100:140] += 24 * 16 - 1            # under the tolerance at 12 bits
+    sampled = F.sample_frames(30, 8)
+    assert F.unseen_frames(deep, sampled, 24, 8, F.level_scale(deep, 12, False)) == ([], [])
+    deep[5, 0:20, 100:140] = 4000                        # drawn on the black round the sector
+    assert F.unseen_frames(deep, sampled, 24, 8, F.level_scale(deep, 12, False)) == ([5], [])
 
 
 def test_ocr_md5_is_checked(tmp_path):
@@ -374,8 +420,6 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
     """The detector was trained on text 8-28 px high at its working size; a name 90 px
     high on a 640×480 capture was found as scattered pieces and half its ink went to
     research. The look at half the working size finds it as one line."""
-    import copy
-    import dataclasses
 
     from deid_node.pixels import PixelRedactor
     from deid_node.pixels.redactor import blanked_mask
