@@ -1729,7 +1729,8 @@ class PixelRedactor:
         ``extend_ink`` × its thickness each way), never into a box that is kept (``bounds``
         "all": into no other box at all); where the
         line runs into speckle or anatomy, the whole reach that way. Tall boxes (text
-        rotated on a side edge) are followed up and down."""
+        rotated on a side edge) are followed up and down. A box holding part of the
+        instance's institution or address (``unread``) reaches as far as the rest of it."""
         # work in coordinates where the line runs along x
         vertical, img, (bx0, bx1, by0, by1), (x0, x1, y0, y1) = _in_line(rgb, b)
         W = img.shape[1]
