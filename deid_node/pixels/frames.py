@@ -43,14 +43,16 @@ def _bounds(a: np.ndarray, shift: int) -> np.ndarray:
 
 
 def unseen_frames(frames: np.ndarray, sampled: list[int], tolerance: int, budget: int,
-                  scale: int = 1) -> tuple[list[int], list[int]]:
+                  scale: int = 1, palette: bool = False) -> tuple[list[int], list[int]]:
     """Frames that show something where all the looked-at frames agree (see the module
     docstring): the ones to look at as well (at most ``budget``, the most changed first:
     once a frame is looked at, the frames showing the same label agree with it) and those
     left over. ``frames``: F×H×W or F×H×W×C stored values; ``tolerance`` in 8-bit levels,
-    ``scale`` stored levels per 8-bit level (level_scale)."""
+    ``scale`` stored levels per 8-bit level (level_scale). ``palette``: the values are
+    indices into a colour table, whose nearness says nothing of the colours: any change
+    counts (palette pixels are stored losslessly, so there is no noise to tolerate)."""
     n = frames.shape[0]
-    tolerance, still = tolerance * scale, _STILL * scale
+    tolerance, still = (0, 0) if palette else (tolerance * scale, _STILL * scale)
     seen = sorted(set(sampled))
     lo, hi = frames[seen].min(axis=0), frames[seen].max(axis=0)
     h, w = frames.shape[1:3]

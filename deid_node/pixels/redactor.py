@@ -1849,10 +1849,11 @@ class PixelRedactor:
                 sampled = frames.sample_frames(n, s.max_sampled_frames)
                 unseen: list[int] = []
                 if n > len(sampled):
-                    scale = frames.level_scale(dec.frames, ds.get("BitsStored", 8),
-                                               dec.photometric == "PALETTE COLOR")
+                    palette = dec.photometric == "PALETTE COLOR"
+                    scale = frames.level_scale(dec.frames, ds.get("BitsStored", 8), palette)
                     extra, unseen = frames.unseen_frames(
-                        dec.frames, sampled, s.static_tolerance, s.max_extra_frames, scale)
+                        dec.frames, sampled, s.static_tolerance, s.max_extra_frames, scale,
+                        palette)
                     sampled = sorted(sampled + extra)
                 t = time.perf_counter()
                 frames_rgb = {i: display_rgb(ds, dec, i) for i in sampled}

@@ -162,6 +162,11 @@ def test_frames_agreeing_with_the_samples_add_nothing():
     assert F.unseen_frames(deep, sampled, 24, 8, F.level_scale(deep, 12, False)) == ([], [])
     deep[5, 0:20, 100:140] = 4000                        # drawn on the black round the sector
     assert F.unseen_frames(deep, sampled, 24, 8, F.level_scale(deep, 12, False)) == ([5], [])
+    # palette indices: a label one index from the background's is another colour
+    indices = np.zeros((30, 64, 64), np.uint8)
+    indices[7, 8:24, 8:40] = 1
+    assert F.unseen_frames(indices, sampled, 24, 8) == ([], [])
+    assert F.unseen_frames(indices, sampled, 24, 8, palette=True) == ([7], [])
 
 
 def test_ocr_md5_is_checked(tmp_path):
