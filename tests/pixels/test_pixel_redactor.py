@@ -443,25 +443,28 @@ def test_a_name_far_taller_than_the_training_text_is_blanked_whole(redactor, siz
     assert left_over(plain) > 0.2 * ink.sum(), "the plain look alone finds this name now"
 
 
+def _phi_uncovered(redactor, seed: int, h: int, w: int) -> list[str]:
+    """PHI lines of a tuning image of h×w that the stage leaves under 95% blanked."""
+    from deid_node.pixels.redactor import blanked_mask
+    from deid_node.synth import burned
+    s = burned.generate(seed, "heldout", h, w)
+    phi = [g for g in s.boxes if g["phi"]]
+    assert phi
+    boxes, _ = redactor.find({0: s.image}, s.identity.to_identity())
+    mask = blanked_mask(boxes, redactor.settings.pad, w, h)
+    return [g["text"] for g in phi if mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean() < 0.95]
+
+
 def test_small_text_on_a_1024_square_frame_is_read_in_native_tiles(redactor, monkeypatch):
     """A 1024×1024 frame (angiography, fluoroscopy) is looked at 480×480: text 10-14 px
     high shrinks to under 5 working pixels and was not proposed (7 of 218 PHI boxes on 60
     tuning images; here a date and time over film). Under a working scale of 0.625 the
     frame is also read in native tiles."""
     from deid_node.pixels import redactor as R
-    from deid_node.synth import burned
-    s = burned.generate(5038, "heldout", 1024, 1024)
-    phi = [g for g in s.boxes if g["phi"]]
-
-    def uncovered() -> list[str]:
-        boxes, _ = redactor.find({0: s.image}, s.identity.to_identity())
-        mask = R.blanked_mask(boxes, redactor.settings.pad, 1024, 1024)
-        return [g["text"] for g in phi
-                if mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean() < 0.95]
-
-    assert phi and uncovered() == []
+    assert _phi_uncovered(redactor, 5038, 1024, 1024) == []
     monkeypatch.setattr(R, "_TILE_BELOW_SCALE", 0.0)
-    assert uncovered(), "the whole-frame look alone finds every PHI line now"
+    assert _phi_uncovered(redactor, 5038, 1024, 1024), \
+        "the whole-frame look alone finds every PHI line now"
 
 
 def test_a_small_frame_is_also_looked_at_as_little_enlarged_as_the_training(redactor,
@@ -471,19 +474,10 @@ def test_a_small_frame_is_also_looked_at_as_little_enlarged_as_the_training(reda
     (at scales up to 1.25): the date was boxed by the top of its letters and half of it
     stayed in view. Such a frame is also looked at enlarged 1.25 times."""
     from deid_node.pixels import redactor as R
-    from deid_node.synth import burned
-    s = burned.generate(5036, "heldout", 240, 320)
-    phi = [g for g in s.boxes if g["phi"]]
-
-    def uncovered() -> list[str]:
-        boxes, _ = redactor.find({0: s.image}, s.identity.to_identity())
-        mask = R.blanked_mask(boxes, redactor.settings.pad, 320, 240)
-        return [g["text"] for g in phi
-                if mask[g["y0"]:g["y1"], g["x0"]:g["x1"]].mean() < 0.95]
-
-    assert phi and uncovered() == []
+    assert _phi_uncovered(redactor, 5036, 240, 320) == []
     monkeypatch.setattr(R, "_MOST_UPSCALE", 10.0)
-    assert uncovered(), "the look at the frame enlarged twice finds every PHI line whole now"
+    assert _phi_uncovered(redactor, 5036, 240, 320), \
+        "the look at the frame enlarged twice finds every PHI line whole now"
 
 
 def test_colour_flow_is_no_line_of_large_text(redactor):
