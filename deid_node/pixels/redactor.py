@@ -94,6 +94,9 @@ class PixelResult:
     rule: str = ""
     frames: int = 0
     frames_scanned: list[int] = field(default_factory=list)
+    # frames that show something the scanned ones do not, left unscanned past the budget
+    # (pixels/frames.py): the instance is held, and a reviewer sees which
+    frames_unscanned: list[int] = field(default_factory=list)
     transfer_syntax: str | None = None
     error: str | None = None
     box_texts: list[str] = field(default_factory=list)
@@ -1861,7 +1864,7 @@ class PixelRedactor:
                 timings["display"] = (time.perf_counter() - t) * 1000
                 boxes, tt = self.find(frames_rgb, identity, composite)
                 timings.update(tt)
-                res.frames_scanned = sampled
+                res.frames_scanned, res.frames_unscanned = sampled, unseen
             except OcrError:
                 raise
             except Exception as exc:  # noqa: BLE001 - fail closed
@@ -1879,13 +1882,14 @@ class PixelRedactor:
                 res.boxes.append(b.log_dict("all" if n > 1 else [0], rect))
                 texts.append(b.text)
             res.uncertainty = round(self.image_uncertainty(boxes), 4)
-            if res.uncertainty > s.uncertainty_threshold:
-                res.quarantine_reason = "pixels-uncertain"
-            elif unseen:
-                # frames showing something no frame looked at shows, past the budget
+            if unseen:
+                # frames showing something no frame looked at shows, past the budget: named
+                # first, so that no reviewer releases an instance taking it for only unsure
                 res.quarantine_reason = "pixels-frames-unscanned"
                 res.error = (f"{len(unseen)} frame(s) show content the scanned frames do "
                              f"not; raise pixels.max_extra_frames to scan them")
+            elif res.uncertainty > s.uncertainty_threshold:
+                res.quarantine_reason = "pixels-uncertain"
             if res.quarantine_reason:
                 res.box_texts = texts
         t = time.perf_counter()

@@ -148,6 +148,7 @@ def test_a_label_shown_between_the_sampled_frames_is_found(redactor):
     red.settings = dataclasses.replace(redactor.settings, max_extra_frames=0)
     res = red.process(ds, collect(ds))
     assert res.quarantine_reason == "pixels-frames-unscanned" and "max_extra_frames" in res.error
+    assert res.frames_unscanned == [13] and 13 not in res.frames_scanned
 
 
 def test_frames_agreeing_with_the_samples_add_nothing():
